@@ -1,0 +1,250 @@
+"""The ``llmad`` command line; it mirrors the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from llmad import LlmadError, __version__, datasets
+from llmad.data.splits import LEAKY, SPLITS, SplitConfig, split
+from llmad.detectors import load_detector, make_detector
+from llmad.eval import metrics
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="llmad: anomaly detection in workflows and logs with language models.")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, stats, export.")
+app.add_typer(data_app, name="data")
+out = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _progress(desc: str):
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as p:
+        task = p.add_task(desc, total=None)
+
+        def update(done: int, total: int):
+            p.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _load(name: str):
+    with _progress(f"reading {datasets.canonical(name)}") as upd:
+        return datasets.load(name, progress=upd)
+
+
+# ---------------------------------------------------------------- data
+@data_app.command("list")
+def data_list(json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Known datasets and whether their files are found."""
+    rows = datasets.available()
+    if json_out:
+        print(json.dumps(rows))
+        return
+    t = Table("dataset", "found", "path")
+    for r in rows:
+        t.add_row(r["name"] + (" (packaged)" if r["packaged"] else ""), "yes" if r["found"] else "no", r["path"])
+    out.print(t)
+
+
+@data_app.command("stats")
+def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
+    """Runs, jobs and anomalous jobs per run category."""
+    table = _load(dataset)
+    g = table.groupby("run_category", observed=True).agg(
+        runs=("run_id", "nunique"), jobs=("label", "size"), anomalous=("label", "sum"))
+    rows = [{"category": str(k), **{c: int(v) for c, v in r.items()}} for k, r in g.iterrows()]
+    total = {"category": "all", "runs": int(table["run_id"].nunique()), "jobs": int(len(table)),
+             "anomalous": int(table["label"].sum())}
+    if json_out:
+        print(json.dumps({"dataset": datasets.canonical(dataset), "categories": rows, "total": total}))
+        return
+    t = Table("category", "runs", "jobs", "anomalous jobs", title=datasets.canonical(dataset))
+    for r in rows + [total]:
+        t.add_row(r["category"], str(r["runs"]), str(r["jobs"]), str(r["anomalous"]))
+    out.print(t)
+
+
+@data_app.command("export")
+def data_export(
+    dataset: str,
+    out_file: Path = typer.Option(..., "--out", help="CSV to write (columns text,label)."),
+    template: str = typer.Option("paper", help="Text template: paper, readable, context."),
+    split_kind: Optional[str] = typer.Option(None, "--split", help=f"Split: {', '.join(SPLITS)}."),
+    part: str = typer.Option("test", help="Part of the split: train, valid, test."),
+    seed: int = typer.Option(0, help="Split seed (the 'paper' split always uses 42)."),
+):
+    """Write records as text with labels (whole dataset when no split is given)."""
+    import pandas as pd
+
+    from llmad.text import render
+
+    table = _load(dataset)
+    if split_kind:
+        table = _part(split(table, SplitConfig(split_kind, seed)), part)
+    pd.DataFrame({"text": render(table, template), "label": table["label"].astype(int).to_numpy()}).to_csv(
+        out_file, index=False)
+    err.print(f"wrote {len(table)} rows to {out_file}")
+
+
+def _part(parts: dict, part: str):
+    if part not in parts:
+        raise LlmadError(f"unknown part {part!r}; choose train, valid or test")
+    return parts[part]
+
+
+# ---------------------------------------------------------------- train / evaluate / detect
+@app.command()
+def train(
+    dataset: str,
+    detector: str = typer.Option("gbdt", help="Detector: gbdt, iforest."),
+    split_kind: str = typer.Option("run", "--split", help=f"Split: {', '.join(SPLITS)}."),
+    seed: int = typer.Option(0, help="Seed for the split and the detector."),
+    features: str = typer.Option("paper", help="Numeric features: paper (9) or all."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to save the detector in."),
+):
+    """Fit a detector on the train part, pick its threshold on validation, save it."""
+    table = _load(dataset)
+    parts = split(table, SplitConfig(split_kind, seed))
+    det = make_detector(detector, features=features, seed=seed)
+    t0 = time.perf_counter()
+    det.fit(parts["train"], parts["valid"])
+    det.info_.update({"dataset": datasets.canonical(dataset), "split": split_kind, "seed": seed,
+                      "n_train": int(len(parts["train"])), "n_valid": int(len(parts["valid"])),
+                      "fit_seconds": round(time.perf_counter() - t0, 3)})
+    det.save(out_dir)
+    err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from validation)")
+
+
+def evaluate_detector(det, dataset: str, split_kind: str, part: str, seed: int) -> dict:
+    """Score one part of a split and compute the metrics (the API behind ``llmad evaluate``)."""
+    table = _load(dataset)
+    data = _part(split(table, SplitConfig(split_kind, seed)), part)
+    scores = det.decision_function(data)
+    m = metrics.compute(data["label"].to_numpy(), scores, det.threshold_).to_dict()
+    m.update({"split": split_kind, "part": part, "dataset": datasets.canonical(dataset), "seed": seed,
+              "leaky": LEAKY[split_kind], "detector": det.name,
+              "protocol": f"{split_kind} split ({'leaky: jobs of one run in train and test' if LEAKY[split_kind] else 'no run in two parts'}), threshold from validation (max F1)",
+              "llmad_version": __version__})
+    return m
+
+
+@app.command()
+def evaluate(
+    model_dir: Path,
+    dataset: Optional[str] = typer.Option(None, help="Dataset (default: the one trained on)."),
+    split_kind: Optional[str] = typer.Option(None, "--split", help="Split (default: the one trained with)."),
+    part: str = typer.Option("test", help="train, valid or test."),
+    seed: Optional[int] = typer.Option(None, help="Split seed (default: the training seed)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Evaluate a saved detector on a part of a split (threshold as chosen at training)."""
+    det = load_detector(model_dir)
+    ds = dataset or det.info_.get("dataset")
+    if not ds:
+        raise LlmadError("no --dataset given and the model does not record one")
+    sk = split_kind or det.info_.get("split", "run")
+    sd = seed if seed is not None else int(det.info_.get("seed", 0))
+    m = evaluate_detector(det, ds, sk, part, sd)
+    if json_out:
+        print(json.dumps(m))
+        return
+    _print_metrics(m)
+
+
+def _print_metrics(m: dict):
+    t = Table("metric", "value", title=f"{m['detector']} on {m['dataset']} ({m['split']} split, {m['part']})")
+    for k in ("f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc", "threshold"):
+        v = m[k]
+        t.add_row(k, "n/a" if v is None else f"{v:.4f}")
+    t.add_row("n (anomalous)", f"{m['n']} ({m['n_anomalous']})")
+    out.print(t)
+    if m["leaky"]:
+        out.print("[bold yellow]warning:[/] the 'paper' split is leaky (jobs of one run in train and test)")
+
+
+@app.command()
+def detect(
+    model_dir: Path,
+    input_csv: Path,
+    out_file: Path = typer.Option(..., "--out", help="JSON-lines file: one {id, score, label} per record."),
+):
+    """Score a CSV of job records (Flow-Bench columns)."""
+    from llmad.data.flowbench import read_records_csv
+
+    det = load_detector(model_dir)
+    records = read_records_csv(input_csv)
+    scores = det.decision_function(records)
+    labels = (scores >= det.threshold_).astype(int)
+    with open(out_file, "w", encoding="utf-8") as fh:
+        for i, s, lab in zip(records["job_id"].astype(str), scores, labels):
+            fh.write(json.dumps({"id": i, "score": float(s), "label": int(lab)}) + "\n")
+    err.print(f"scored {len(records)} records ({int(labels.sum())} anomalous) -> {out_file}")
+
+
+@app.command()
+def demo(
+    detector: str = typer.Option("gbdt", help="Detector to train."),
+    seed: int = typer.Option(0, help="Seed."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """The main job on the embedded defaults: train and evaluate on the packaged Flow-Bench sample."""
+    ds = "flowbench/sample"
+    table = _load(ds)
+    parts = split(table, SplitConfig("run", seed))
+    det = make_detector(detector, seed=seed).fit(parts["train"], parts["valid"])
+    scores = det.decision_function(parts["test"])
+    m = metrics.compute(parts["test"]["label"].to_numpy(), scores, det.threshold_).to_dict()
+    m.update({"split": "run", "part": "test", "dataset": ds, "seed": seed, "leaky": False,
+              "detector": detector, "llmad_version": __version__,
+              "command": f"llmad demo --detector {detector} --seed {seed}"})
+    if json_out:
+        print(json.dumps(m))
+    else:
+        _print_metrics(m)
+        out.print(f"data: packaged Flow-Bench sample ({table['run_id'].nunique()} runs of 1000genome, CC BY 4.0)")
+
+
+@app.command()
+def version():
+    """Print the llmad version."""
+    print(__version__)
+
+
+def main():
+    try:
+        app(standalone_mode=False)
+    except LlmadError as e:
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except FileNotFoundError as e:
+        err.print(f"[red]error:[/] {e.filename or e}: no such file", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors arrive as click exceptions
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

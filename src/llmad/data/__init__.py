@@ -1,0 +1,1 @@
+"""Data sources: tables of records with labels, run ids and timestamps."""

@@ -1,0 +1,132 @@
+"""Non-LLM baselines on the numeric job features.
+
+- ``gbdt``: LightGBM gradient-boosted trees (supervised). Saved in LightGBM's own text format.
+- ``iforest``: PyOD Isolation Forest (unsupervised; labels are only used for the threshold).
+  Saved as the training matrix (safetensors) + seed; loading refits, which is deterministic.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from safetensors.numpy import load_file, save_file
+
+from llmad import LlmadError
+from llmad.data.flowbench import PAPER_FEATURES, assert_no_banned, check_numeric, feature_columns
+from llmad.detectors.base import Detector
+
+
+class _NumericDetector(Detector):
+    def __init__(self, features: str | list[str] = "paper", seed: int = 0, **params):
+        super().__init__(features=features, seed=seed, **params)
+        self.columns_: list[str] = []
+
+    def _matrix(self, x: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.columns_ if c not in x.columns]
+        if missing:
+            raise LlmadError(f"records lack feature column(s) {missing}")
+        assert_no_banned(self.columns_)
+        x = x[self.columns_].copy()
+        check_numeric(x, self.columns_, "records")
+        return x.to_numpy(dtype="float64")
+
+    def _select(self, train: pd.DataFrame) -> None:
+        f = self.params["features"]
+        self.columns_ = list(f) if isinstance(f, list) else feature_columns(train, f)
+        assert_no_banned(self.columns_)
+        self.info_["columns"] = self.columns_
+
+    def _restore_columns(self) -> None:
+        self.columns_ = list(self.info_.get("columns", PAPER_FEATURES))
+
+
+class GBDT(_NumericDetector):
+    """Gradient-boosted trees (LightGBM) on the numeric features."""
+
+    name = "gbdt"
+
+    def __init__(self, features="paper", seed=0, n_estimators=300, learning_rate=0.05,
+                 num_leaves=31, **params):
+        super().__init__(features=features, seed=seed, n_estimators=n_estimators,
+                         learning_rate=learning_rate, num_leaves=num_leaves, **params)
+        self.booster_ = None
+
+    def _fit(self, train, valid):
+        import lightgbm as lgb
+
+        self._select(train)
+        p = self.params
+        params = {
+            "objective": "binary", "learning_rate": p["learning_rate"], "num_leaves": p["num_leaves"],
+            "seed": p["seed"], "deterministic": True, "force_row_wise": True, "num_threads": 2,
+            "verbosity": -1,
+        }
+        ds = lgb.Dataset(self._matrix(train), label=train["label"].to_numpy(), feature_name=self.columns_)
+        self.booster_ = lgb.train(params, ds, num_boost_round=p["n_estimators"])
+
+    def decision_function(self, x):
+        if self.booster_ is None:
+            raise LlmadError("gbdt detector is not fitted")
+        return self.booster_.predict(self._matrix(x))
+
+    def _save_state(self, path: Path):
+        self.booster_.save_model(str(path / "gbdt.txt"))
+
+    def _load_state(self, path: Path):
+        import lightgbm as lgb
+
+        self._restore_columns()
+        self.booster_ = lgb.Booster(model_file=str(path / "gbdt.txt"))
+
+
+class IForest(_NumericDetector):
+    """PyOD Isolation Forest on log-scaled, median-imputed numeric features."""
+
+    name = "iforest"
+
+    def __init__(self, features="paper", seed=0, n_estimators=200, max_train=50000, **params):
+        super().__init__(features=features, seed=seed, n_estimators=n_estimators,
+                         max_train=max_train, **params)
+        self.model_ = None
+        self.train_x_: np.ndarray | None = None
+        self.medians_: np.ndarray | None = None
+
+    def _prep(self, m: np.ndarray) -> np.ndarray:
+        m = np.where(np.isnan(m), self.medians_, m)
+        return np.sign(m) * np.log1p(np.abs(m))
+
+    def _fit(self, train, valid):
+        self._select(train)
+        m = self._matrix(train)
+        n = self.params["max_train"]
+        if n and len(m) > n:
+            rows = np.random.RandomState(self.params["seed"]).choice(len(m), n, replace=False)
+            m = m[np.sort(rows)]
+        med = np.nanmedian(m, axis=0)
+        self.medians_ = np.where(np.isnan(med), 0.0, med)
+        self.train_x_ = m
+        self._refit()
+
+    def _refit(self):
+        from pyod.models.iforest import IForest as PyodIForest
+
+        self.model_ = PyodIForest(n_estimators=self.params["n_estimators"],
+                                  random_state=self.params["seed"], n_jobs=1)
+        self.model_.fit(self._prep(self.train_x_))
+
+    def decision_function(self, x):
+        if self.model_ is None:
+            raise LlmadError("iforest detector is not fitted")
+        return self.model_.decision_function(self._prep(self._matrix(x)))
+
+    def _save_state(self, path: Path):
+        save_file({"train_x": np.ascontiguousarray(self.train_x_), "medians": np.ascontiguousarray(self.medians_)},
+                  str(path / "iforest.safetensors"))
+
+    def _load_state(self, path: Path):
+        self._restore_columns()
+        t = load_file(str(path / "iforest.safetensors"))
+        self.train_x_, self.medians_ = t["train_x"], t["medians"]
+        self._refit()

@@ -1,0 +1,128 @@
+"""Job-record serialisers.
+
+``paper`` is byte-exact to Jin et al. (SC'24): ``"<column> is <value> "`` for the 9 paper columns,
+the value printed as pandas prints a float (``6.0``, ``1014254291.0``, ``771.8``), ``nan`` if missing.
+
+``readable`` is ours: readable names with units and compact numbers (fewer tokens for the model).
+``context`` adds peer context: the job's runtime relative to the median of jobs of the same
+transformation in the same run (computed within the table being serialised; no labels involved).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from llmad import LlmadError
+from llmad.data.flowbench import PAPER_FEATURES, assert_no_banned
+
+Template = Callable[[pd.DataFrame], list[str]]
+TEMPLATES: dict[str, Template] = {}
+
+
+def register(name: str):
+    def deco(fn: Template) -> Template:
+        TEMPLATES[name] = fn
+        return fn
+    return deco
+
+
+def get_template(name: str) -> Template:
+    try:
+        return TEMPLATES[name]
+    except KeyError:
+        raise LlmadError(f"unknown template {name!r}; known: {', '.join(sorted(TEMPLATES))}") from None
+
+
+def render(table: pd.DataFrame, template: str = "paper") -> list[str]:
+    """Serialise every row of ``table`` with the named template."""
+    return get_template(template)(table)
+
+
+def _float_str(v) -> str:
+    # pandas prints a float64 cell with Python's repr: 6.0, 1014254291.0, 771.8, nan
+    f = float(v)
+    return "nan" if math.isnan(f) else repr(f)
+
+
+def _columns(table: pd.DataFrame, cols) -> list[np.ndarray]:
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise LlmadError(f"records lack column(s) {missing} needed by the template")
+    assert_no_banned(cols)
+    return [pd.to_numeric(table[c], errors="coerce").to_numpy(dtype="float64") for c in cols]
+
+
+@register("paper")
+def paper(table: pd.DataFrame) -> list[str]:
+    cols = _columns(table, PAPER_FEATURES)
+    names = PAPER_FEATURES
+    return ["".join(f"{n} is {_float_str(v)} " for n, v in zip(names, row)) for row in zip(*cols)]
+
+
+_READABLE = (
+    ("wms_delay", "wms delay", "s"),
+    ("queue_delay", "queue delay", "s"),
+    ("runtime", "runtime", "s"),
+    ("post_script_delay", "post-script delay", "s"),
+    ("stage_in_delay", "stage-in delay", "s"),
+    ("stage_out_delay", "stage-out delay", "s"),
+    ("stage_in_bytes", "stage-in", "B"),
+    ("stage_out_bytes", "stage-out", "B"),
+    ("kickstart_executables_cpu_time", "cpu time", "s"),
+)
+
+
+def _compact(v: float, unit: str) -> str:
+    if math.isnan(v):
+        return "n/a"
+    if unit == "B":
+        for div, suffix in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+            if abs(v) >= div:
+                return f"{v / div:.3g}{suffix}"
+        return f"{v:.0f}B"
+    return f"{v:.3g}{unit}"
+
+
+@register("readable")
+def readable(table: pd.DataFrame) -> list[str]:
+    cols = _columns(table, [c for c, _, _ in _READABLE])
+    out = []
+    for row in zip(*cols):
+        out.append(", ".join(f"{label} {_compact(v, unit)}" for (_, label, unit), v in zip(_READABLE, row)))
+    return out
+
+
+def peer_ratio(table: pd.DataFrame, column: str = "runtime") -> np.ndarray:
+    """``column`` divided by the median of jobs of the same transformation in the same run."""
+    key = [table["run_id"].astype(str)] if "run_id" in table.columns else []
+    if "kickstart_transformations" in table.columns:
+        key.append(table["kickstart_transformations"].astype(str).fillna(""))
+    elif "type" in table.columns:
+        key.append(table["type"].astype(str))
+    vals = pd.to_numeric(table[column], errors="coerce")
+    if not key:
+        med = vals.median()
+        return (vals / med).to_numpy(dtype="float64") if med else np.full(len(table), np.nan)
+    med = vals.groupby(key, observed=True).transform("median")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (vals / med.replace(0, np.nan)).to_numpy(dtype="float64")
+
+
+@register("context")
+def context(table: pd.DataFrame) -> list[str]:
+    base = readable(table)
+    rt = peer_ratio(table, "runtime")
+    cpu = peer_ratio(table, "kickstart_executables_cpu_time") if "kickstart_executables_cpu_time" in table else rt
+    tr = (table["kickstart_transformations"].astype(str).tolist()
+          if "kickstart_transformations" in table.columns else [""] * len(table))
+    out = []
+    for text, t, r, c in zip(base, tr, rt, cpu):
+        rs = "n/a" if math.isnan(r) else f"{r:.2f}x"
+        cs = "n/a" if math.isnan(c) else f"{c:.2f}x"
+        name = t.split("::")[-1] if t and t != "<NA>" else "job"
+        out.append(f"{name}: {text}; runtime vs peers {rs}, cpu vs peers {cs}")
+    return out

@@ -1,0 +1,120 @@
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from conftest import needs_shared
+
+from llmad.data.flowbench import PAPER_FEATURES
+
+
+def llmad(*args, check=True, env=None):
+    r = subprocess.run([sys.executable, "-m", "llmad.cli", *map(str, args)], capture_output=True, text=True,
+                       env={**os.environ, **(env or {})})
+    if check and r.returncode != 0:
+        raise AssertionError(f"llmad {args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def assert_clean_error(r, pattern):
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr + r.stdout
+    msg = r.stderr.strip()
+    assert pattern in msg, msg
+    assert len([ln for ln in msg.splitlines() if ln.strip()]) == 1, msg
+
+
+def test_demo_json():
+    m = json.loads(llmad("demo", "--json").stdout)
+    assert m["dataset"] == "flowbench/sample" and m["split"] == "run" and not m["leaky"]
+    assert 0.5 < m["roc_auc"] <= 1 and m["n"] > 0
+
+
+def test_data_list_and_stats():
+    rows = json.loads(llmad("data", "list", "--json").stdout)
+    assert {"name": "flowbench/sample", "found": True} .items() <= rows[0].items()
+    st = json.loads(llmad("data", "stats", "flowbench/sample", "--json").stdout)
+    assert st["total"] == {"category": "all", "runs": 40, "jobs": 5480, "anomalous": 1730}
+
+
+def test_train_evaluate_detect_roundtrip(tmp_path, sample):
+    model = tmp_path / "m"
+    llmad("train", "flowbench/sample", "--detector", "gbdt", "--seed", "0", "--out", model)
+    m = json.loads(llmad("evaluate", model, "--json").stdout)
+    for k in ("f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc", "n", "threshold", "split", "dataset"):
+        assert k in m
+    assert m["dataset"] == "flowbench/sample" and m["split"] == "run"
+    # detect on a CSV of job records with the upstream columns
+    csv = tmp_path / "jobs.csv"
+    sample.head(30).drop(columns=["run_id", "workflow", "label", "run_category", "run_start"]).to_csv(csv, index=False)
+    out = tmp_path / "s.jsonl"
+    llmad("detect", model, csv, "--out", out)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 30 and set(lines[0]) == {"id", "score", "label"}
+    assert lines[0]["id"] == str(sample["job_id"].iloc[0])
+
+
+def test_export_whole_and_split(tmp_path):
+    out = tmp_path / "all.csv"
+    llmad("data", "export", "flowbench/sample", "--template", "paper", "--out", out)
+    df = pd.read_csv(out, keep_default_na=False)
+    assert list(df.columns) == ["text", "label"] and len(df) == 5480
+    assert df["text"].iloc[0].startswith("wms_delay is ") and df["text"].iloc[0].endswith(" ")
+    out2 = tmp_path / "test.csv"
+    llmad("data", "export", "flowbench/sample", "--split", "paper", "--part", "test", "--out", out2)
+    assert len(pd.read_csv(out2)) == 5480 - int(5480 * 0.9)
+
+
+@pytest.mark.parametrize("content,pattern", [
+    ("", "empty"),
+    (",anomaly_type,runtime\nj1,None,abc\n", "line 2, column 'runtime'"),
+])
+def test_detect_malformed(tmp_path, content, pattern):
+    model = tmp_path / "m"
+    llmad("train", "flowbench/sample", "--detector", "gbdt", "--out", model)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    r = llmad("detect", model, bad, "--out", tmp_path / "o.jsonl", check=False)
+    if pattern.startswith("line"):
+        # runtime is non-numeric -> named; other features missing -> named
+        assert r.returncode != 0 and "Traceback" not in r.stderr
+        assert "lack feature column" in r.stderr or pattern in r.stderr
+    else:
+        assert_clean_error(r, pattern)
+
+
+def test_detect_non_numeric_value(tmp_path):
+    model = tmp_path / "m"
+    llmad("train", "flowbench/sample", "--detector", "gbdt", "--out", model)
+    bad = tmp_path / "bad.csv"
+    header = ",anomaly_type," + ",".join(PAPER_FEATURES)
+    bad.write_text(header + "\nj1,None," + ",".join(["1"] * 9) + "\nj2,None,1,2,oops," + ",".join(["1"] * 6) + "\n")
+    assert_clean_error(llmad("detect", model, bad, "--out", tmp_path / "o.jsonl", check=False),
+                       "line 3, column 'runtime'")
+
+
+def test_user_errors_are_one_line(tmp_path):
+    assert_clean_error(llmad("train", "flowbench/nope", "--out", tmp_path / "m", check=False), "unknown Flow-Bench")
+    assert_clean_error(llmad("evaluate", tmp_path, check=False), "not a saved llmad detector")
+    assert_clean_error(llmad("train", "flowbench/montage", "--out", tmp_path / "m", check=False,
+                             env={"LLMAD_DATA_DIR": str(tmp_path)}), "not found")
+    wrong = tmp_path / "flowbench"
+    wrong.mkdir()
+    (wrong / "montage.zip").write_text("hello")
+    assert_clean_error(llmad("data", "stats", "flowbench/montage", check=False,
+                             env={"LLMAD_DATA_DIR": str(tmp_path)}), "not a zip")
+    assert_clean_error(llmad("data", "export", "flowbench/sample", "--split", "nope", "--out", tmp_path / "x.csv",
+                             check=False), "unknown split")
+
+
+@needs_shared
+@pytest.mark.slow
+def test_paper_export_on_real_workflow(tmp_path):
+    out = tmp_path / "t.csv"
+    llmad("data", "export", "flowbench/1000genome", "--template", "paper", "--split", "paper", "--part", "test",
+          "--out", out)
+    df = pd.read_csv(out, keep_default_na=False)
+    assert len(df) == 47_950 - int(47_950 * 0.9)
+    assert all(t.count(" is ") == 9 for t in df["text"].head(100))

@@ -1,0 +1,61 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmad import LlmadError
+from llmad.data.flowbench import PAPER_FEATURES
+from llmad.eval.metrics import best_f1_threshold, compute
+from llmad.text import render
+
+
+def test_paper_template_known_row():
+    row = {"wms_delay": 6.0, "queue_delay": 20.0, "runtime": 1022.0, "post_script_delay": 5.0,
+           "stage_in_delay": 64.0, "stage_out_delay": 4.0, "stage_in_bytes": 1014283276.0,
+           "stage_out_bytes": 387809.0, "kickstart_executables_cpu_time": 934.6}
+    t = pd.DataFrame([row, {**row, "post_script_delay": np.nan, "runtime": 771.8}])
+    s = render(t, "paper")
+    assert s[0] == ("wms_delay is 6.0 queue_delay is 20.0 runtime is 1022.0 post_script_delay is 5.0 "
+                    "stage_in_delay is 64.0 stage_out_delay is 4.0 stage_in_bytes is 1014283276.0 "
+                    "stage_out_bytes is 387809.0 kickstart_executables_cpu_time is 934.6 ")
+    assert "runtime is 771.8 post_script_delay is nan " in s[1]
+
+
+def test_paper_template_matches_pandas_printing(sample):
+    # the published code formats each cell of a float64 DataFrame row: f"{col} is {row[col]} "
+    sub = sample.head(50)
+    expected = ["".join(f"{c} is {r[c]} " for c in PAPER_FEATURES) for _, r in sub[list(PAPER_FEATURES)].iterrows()]
+    assert render(sub, "paper") == expected
+
+
+def test_own_templates(sample):
+    sub = sample.head(20)
+    r = render(sub, "readable")
+    assert "runtime" in r[0] and "stage-in" in r[0] and "_" not in r[0]
+    c = render(sub, "context")
+    assert "vs peers" in c[0]
+    assert len(c[0]) < len(render(sub, "paper")[0]) * 1.2
+    with pytest.raises(LlmadError, match="unknown template"):
+        render(sub, "nope")
+
+
+def test_metrics_hand_computed():
+    y = np.array([1, 1, 0, 0, 1, 0])
+    s = np.array([0.9, 0.4, 0.35, 0.1, 0.8, 0.7])
+    m = compute(y, s, threshold=0.5)
+    # predictions 1,0,0,0,1,1 -> tp 2, fp 1, fn 1, tn 2
+    assert m.confusion == {"tp": 2, "fp": 1, "fn": 1, "tn": 2}
+    assert m.precision == pytest.approx(2 / 3) and m.recall == pytest.approx(2 / 3)
+    assert m.f1 == pytest.approx(2 / 3) and m.accuracy == pytest.approx(4 / 6)
+    # ROC-AUC: of 9 (pos, neg) pairs, pos ranked higher in 8 (0.4 < 0.7)
+    assert m.roc_auc == pytest.approx(8 / 9)
+    # AP: ranks 0.9(+) 0.8(+) 0.7(-) 0.4(+) -> (1 + 1 + 3/4) / 3
+    assert m.pr_auc == pytest.approx((1 + 1 + 0.75) / 3)
+    assert m.n == 6 and m.n_anomalous == 3
+
+
+def test_best_threshold_on_validation():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    s = np.array([0.1, 0.2, 0.6, 0.7, 0.3, 0.65])
+    t = best_f1_threshold(y, s)
+    assert 0.3 < t <= 0.6
+    assert compute(y, s, t).f1 == 1.0
