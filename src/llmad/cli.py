@@ -106,26 +106,76 @@ def _part(parts: dict, part: str):
 
 
 # ---------------------------------------------------------------- train / evaluate / detect
+def _int_list(text: Optional[str]) -> Optional[list[int]]:
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise LlmadError(f"expected comma-separated integers, got {text!r}") from None
+
+
 @app.command()
 def train(
     dataset: str,
-    detector: str = typer.Option("gbdt", help="Detector: gbdt, iforest."),
+    detector: str = typer.Option("gbdt", help="Detector: gbdt, iforest, sft (language model)."),
     split_kind: str = typer.Option("run", "--split", help=f"Split: {', '.join(SPLITS)}."),
     seed: int = typer.Option(0, help="Seed for the split and the detector."),
-    features: str = typer.Option("paper", help="Numeric features: paper (9) or all."),
     out_dir: Path = typer.Option(..., "--out", help="Folder to save the detector in."),
+    features: str = typer.Option("paper", help="[gbdt/iforest] Numeric features: paper (9) or all."),
+    backbone: str = typer.Option("minilm", help="[sft] Backbone: minilm, smollm2, a Hugging Face id or a path."),
+    adapter: str = typer.Option("lora", help="[sft] Adapter: full, head, lora, reft."),
+    template: str = typer.Option("readable", help="[sft] Text template: paper, readable, context."),
+    max_length: int = typer.Option(128, help="[sft] Max tokens per record (longer ones are truncated)."),
+    epochs: float = typer.Option(3.0, help="[sft] Epochs (fractions allowed)."),
+    lr: Optional[float] = typer.Option(None, help="[sft] Learning rate (default per adapter)."),
+    batch_size: int = typer.Option(32, help="[sft] Batch size."),
+    grad_accum: int = typer.Option(1, help="[sft] Gradient accumulation steps."),
+    balance: str = typer.Option("weights", help="[sft] Class balance: weights, oversample, none."),
+    early_stopping: int = typer.Option(2, help="[sft] Evaluations without improvement before stopping (0 = off)."),
+    monitor: str = typer.Option("f1", help="[sft] Early-stopping metric on validation: f1 or loss."),
+    eval_every: int = typer.Option(0, help="[sft] Evaluate every N steps (0 = each epoch)."),
+    max_train: Optional[int] = typer.Option(None, help="[sft] Use at most N training records (stratified, seeded)."),
+    train_frac: Optional[float] = typer.Option(None, help="[sft] Use this fraction of the training records."),
+    precision: str = typer.Option("auto", help="[sft] auto (bf16 on GPU), fp32, bf16, fp16."),
+    lora_r: int = typer.Option(8, help="[sft/lora] Rank."),
+    lora_alpha: int = typer.Option(32, help="[sft/lora] Alpha."),
+    lora_dropout: float = typer.Option(0.1, help="[sft/lora] Dropout."),
+    reft_rank: int = typer.Option(4, help="[sft/reft] Rank of the LoReFT subspace."),
+    reft_layers: Optional[str] = typer.Option(None, help="[sft/reft] Layers, e.g. 0,2,4 (default all)."),
+    reft_positions: int = typer.Option(2, help="[sft/reft] Intervene on the first and last N tokens."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, help="[sft] Checkpoint folder; a rerun resumes from it."),
 ):
     """Fit a detector on the train part, pick its threshold on validation, save it."""
     table = _load(dataset)
     parts = split(table, SplitConfig(split_kind, seed))
-    det = make_detector(detector, features=features, seed=seed)
+    if detector == "sft":
+        params = dict(
+            backbone=backbone, template=template, max_length=max_length, max_train=max_train,
+            train_frac=train_frac, seed=seed,
+            adapter={"kind": adapter, "lora": {"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout},
+                     "reft": {"rank": reft_rank, "layers": _int_list(reft_layers), "positions": reft_positions}},
+            train={"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
+                   "balance": balance, "early_stopping": early_stopping, "monitor": monitor,
+                   "eval_every": eval_every, "precision": precision},
+        )
+    else:
+        params = dict(features=features, seed=seed)
+    det = make_detector(detector, **params)
     t0 = time.perf_counter()
-    det.fit(parts["train"], parts["valid"])
+    if detector == "sft":
+        det.fit(parts["train"], parts["valid"], checkpoint_dir=checkpoint_dir)
+    else:
+        det.fit(parts["train"], parts["valid"])
     det.info_.update({"dataset": datasets.canonical(dataset), "split": split_kind, "seed": seed,
                       "n_train": int(len(parts["train"])), "n_valid": int(len(parts["valid"])),
                       "fit_seconds": round(time.perf_counter() - t0, 3)})
     det.save(out_dir)
-    err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from validation)")
+    extra = ""
+    if "parameters" in det.info_:
+        pc = det.info_["parameters"]
+        extra = f"; trainable parameters {pc['trainable']:,} of {pc['total']:,} ({pc['percent']}%)"
+    err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from validation{extra})")
 
 
 def evaluate_detector(det, dataset: str, split_kind: str, part: str, seed: int) -> dict:

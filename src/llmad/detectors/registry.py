@@ -6,7 +6,9 @@ from llmad import LlmadError
 from llmad.detectors.base import Detector
 from llmad.detectors.baselines import GBDT, IForest
 
-DETECTORS: dict[str, type[Detector]] = {GBDT.name: GBDT, IForest.name: IForest}
+from llmad.detectors.finetuned import FineTuned
+
+DETECTORS: dict[str, type[Detector]] = {GBDT.name: GBDT, IForest.name: IForest, FineTuned.name: FineTuned}
 
 
 def make_detector(name: str, **params) -> Detector:

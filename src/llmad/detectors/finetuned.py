@@ -1,0 +1,209 @@
+"""``FineTuned``: a language model reads a record's text; a classification head says normal / anomalous.
+
+Backbones come from :mod:`llmad.models.registry`, adapters from :mod:`llmad.models.adapters`.
+Saved as JSON config + tokenizer + only the trained weights (adapter + head) in safetensors.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+
+from llmad import LlmadError
+from llmad.detectors.base import Detector
+from llmad.eval.metrics import best_f1_threshold, compute
+from llmad.models.adapters import AdapterConfig, apply_adapter, count_parameters, trainable_state
+from llmad.models.registry import materialise, resolve
+from llmad.models.training import TrainConfig, pad_batch, seed_everything, train_classifier
+
+WEIGHTS = "trainable.safetensors"
+
+
+def texts_of(x: pd.DataFrame, template: str) -> list[str]:
+    """Text of each record: a ``text`` column if present, else the named template."""
+    if "text" in x.columns:
+        return x["text"].astype(str).tolist()
+    from llmad.text import render
+
+    return render(x, template)
+
+
+def subsample(n: int, labels: np.ndarray, frac: float | None, max_n: int | None, seed: int) -> np.ndarray:
+    """Seeded, class-stratified subset of row indices (for sample-efficiency studies)."""
+    idx = np.arange(n)
+    target = n
+    if frac is not None:
+        if not 0 < frac <= 1:
+            raise LlmadError("train fraction must be in (0, 1]")
+        target = int(round(n * frac))
+    if max_n:
+        target = min(target, max_n)
+    if target >= n:
+        return idx
+    rng = np.random.RandomState(seed)
+    keep = []
+    for c in np.unique(labels):
+        members = idx[labels == c]
+        k = int(round(target * len(members) / n))
+        keep.append(rng.choice(members, min(k, len(members)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+class FineTuned(Detector):
+    """Supervised fine-tuning of a language model (full, head-only, LoRA or LoReFT)."""
+
+    name = "sft"
+
+    def __init__(self, backbone: str = "minilm", adapter: str | dict = "lora", template: str = "readable",
+                 max_length: int = 128, train: dict | None = None, max_train: int | None = None,
+                 train_frac: float | None = None, seed: int = 0, eval_batch_size: int = 64,
+                 device: str | None = None, threads: int | None = None, features: str | None = None, **_):
+        acfg = adapter if isinstance(adapter, dict) else {"kind": adapter}
+        AdapterConfig(**acfg)  # validate early
+        tcfg = {**(train or {}), "seed": seed}
+        TrainConfig(**tcfg)
+        super().__init__(backbone=backbone, adapter=acfg, template=template, max_length=max_length,
+                         train=tcfg, max_train=max_train, train_frac=train_frac, seed=seed,
+                         eval_batch_size=eval_batch_size)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if threads or self.device == "cpu":
+            torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
+        self.model_ = None
+        self.tokenizer_ = None
+        self._infer = None
+
+    # ------------------------------------------------------------------ model
+    def _build(self, tokenizer_dir: str | None = None):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        bb = resolve(self.params["backbone"])
+        path = materialise(bb)
+        try:
+            tok = AutoTokenizer.from_pretrained(tokenizer_dir or path)
+            seed_everything(self.params["seed"])
+            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, trust_remote_code=False)
+        except OSError as e:
+            raise LlmadError(f"cannot load backbone {bb.name!r} from {path}: {str(e).splitlines()[0]}") from None
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token or tok.unk_token
+        model.config.pad_token_id = tok.pad_token_id
+        model = apply_adapter(model, AdapterConfig(**self.params["adapter"]))
+        self.tokenizer_, self.model_ = tok, model.to(self.device)
+        self._infer = None
+        self.info_["parameters"] = count_parameters(self.model_)
+        self.info_["backbone_kind"] = bb.kind
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        enc = self.tokenizer_(texts, truncation=True, max_length=self.params["max_length"], padding=False)
+        return enc["input_ids"]
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, checkpoint_dir: Path | None = None) -> None:
+        p = self.params
+        y = train["label"].to_numpy().astype(int)
+        idx = subsample(len(train), y, p["train_frac"], p["max_train"], p["seed"])
+        train = train.iloc[idx]
+        self._build()
+        enc = self._encode(texts_of(train, p["template"]))
+        self.info_["n_train_used"] = int(len(enc))
+        self.info_["truncated_train"] = int(sum(len(e) >= p["max_length"] for e in enc))
+        evaluate = None
+        if valid is not None and len(valid):
+            yv = valid["label"].to_numpy().astype(int)
+
+            def evaluate():
+                s, loss = self._scores_and_loss(valid, yv)
+                t = best_f1_threshold(yv, s)
+                m = compute(yv, s, t)
+                return {"f1": m.f1, "roc_auc": m.roc_auc, "loss": loss}
+
+        cfg = TrainConfig(**p["train"])
+        hist = train_classifier(self.model_, enc, y[idx], cfg, p["adapter"]["kind"], self.tokenizer_.pad_token_id,
+                                evaluate=evaluate, checkpoint_dir=checkpoint_dir)
+        self.info_["training"] = hist
+        self._infer = None
+
+    def fit(self, train, valid=None, checkpoint_dir: str | Path | None = None):
+        """Fit; with ``checkpoint_dir`` a crashed run resumes from its last checkpoint."""
+        if len(train) == 0:
+            raise LlmadError("cannot fit on an empty training set")
+        self._fit(train, valid, Path(checkpoint_dir) if checkpoint_dir else None)
+        tune = valid if valid is not None and len(valid) else train
+        self.threshold_ = best_f1_threshold(tune["label"].to_numpy(), self.decision_function(tune))
+        self.info_["threshold_from"] = "valid" if tune is valid else "train"
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def _inference_model(self):
+        if self._infer is None:
+            m = self.model_
+            if self.params["adapter"]["kind"] == "lora":
+                m = copy.deepcopy(m).merge_and_unload()
+            self._infer = m.eval()
+        return self._infer
+
+    def _logits(self, texts: list[str]) -> np.ndarray:
+        """Logits of each text: identical texts scored once, batches sorted by length, no grad."""
+        if self.model_ is None:
+            raise LlmadError("sft detector is not fitted")
+        uniq, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+        enc = self._encode(list(uniq))
+        order = np.argsort([len(e) for e in enc], kind="stable")
+        out = np.zeros((len(uniq), 2), dtype=np.float32)
+        model = self._inference_model()
+        bs = self.params["eval_batch_size"]
+        device = next(model.parameters()).device
+        from llmad.models.training import autocast
+
+        with torch.inference_mode(), autocast(device, self.params["train"].get("precision", "auto")):
+            for i in range(0, len(order), bs):
+                b = order[i: i + bs]
+                ids, mask = pad_batch([enc[j] for j in b], self.tokenizer_.pad_token_id, device)
+                out[b] = model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
+        return out[inverse]
+
+    def _scores_and_loss(self, x: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, float]:
+        logits = self._logits(texts_of(x, self.params["template"]))
+        t = torch.from_numpy(logits)
+        loss = float(torch.nn.functional.cross_entropy(t, torch.from_numpy(y).long()))
+        return _score(logits), loss
+
+    def decision_function(self, x: pd.DataFrame) -> np.ndarray:
+        return _score(self._logits(texts_of(x, self.params["template"])))
+
+    # ------------------------------------------------------------------ persistence
+    def _save_state(self, path: Path) -> None:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in trainable_state(self.model_).items()}
+        save_file({k: v.cpu().contiguous() for k, v in state.items()}, str(path / WEIGHTS))
+        self.tokenizer_.save_pretrained(path / "tokenizer")
+
+    def _load_state(self, path: Path) -> None:
+        self._build(tokenizer_dir=str(path / "tokenizer"))
+        state = load_file(str(path / WEIGHTS), device="cpu")
+        expected = trainable_state(self.model_)
+        missing = set(expected) - set(state)
+        unexpected = set(state) - set(expected)
+        if missing or unexpected:
+            raise LlmadError(f"{path / WEIGHTS} does not match the model: missing {sorted(missing)[:3]}, "
+                             f"unexpected {sorted(unexpected)[:3]}")
+        # a checkpoint trained in bf16/fp16 on a GPU loads on a CPU in the model's dtype
+        state = {k: v.to(device=self.device, dtype=expected[k].dtype) for k, v in state.items()}
+        self.model_.load_state_dict(state, strict=False)
+
+
+def _score(logits: np.ndarray) -> np.ndarray:
+    """P(anomalous) from two-class logits."""
+    z = logits[:, 1] - logits[:, 0]
+    return 1.0 / (1.0 + np.exp(-z.astype(np.float64)))

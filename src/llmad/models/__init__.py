@@ -1,0 +1,1 @@
+"""Language-model backbones (offline registry) and adapters (full, head, LoRA, native LoReFT)."""

