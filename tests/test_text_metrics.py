@@ -38,6 +38,29 @@ def test_own_templates(sample):
         render(sub, "nope")
 
 
+def test_compact_template_numbers():
+    import pandas as pd
+
+    from llmad.text.templates import _short
+
+    assert _short(1014.3, "s") == "1010" and _short(5.4, "s") == "5" and _short(123456, "s") == "123000"
+    assert _short(1.01e9, "B") == "1.0g" and _short(388_000, "B") == "388k" and _short(12, "B") == "12"
+    assert _short(float("nan"), "s") == "-"
+    row = {c: 10.0 for c in PAPER_FEATURES}
+    t = pd.DataFrame([{**row, "runtime": 100.0}, {**row, "runtime": 300.0}, {**row, "runtime": 200.0}])
+    t["run_id"], t["kickstart_transformations"] = "r1", "pegasus::transfer"
+    out = render(t, "compact")
+    # runtime relative to the median (200) of the same transformation in the same run
+    assert out[0].startswith("transfer wms 10 queue 10 run 100 ") and out[0].endswith("peers 50 100")
+    assert out[1].endswith("peers 150 100")
+
+
+def test_compact_template_is_short(sample):
+    sub = sample.head(200)
+    compact, paper = render(sub, "compact"), render(sub, "paper")
+    assert sum(map(len, compact)) < sum(map(len, paper)) / 2
+
+
 def test_metrics_hand_computed():
     y = np.array([1, 1, 0, 0, 1, 0])
     s = np.array([0.9, 0.4, 0.35, 0.1, 0.8, 0.7])

@@ -125,7 +125,7 @@ def train(
     features: str = typer.Option("paper", help="[gbdt/iforest] Numeric features: paper (9) or all."),
     backbone: str = typer.Option("minilm", help="[sft] Backbone: minilm, smollm2, a Hugging Face id or a path."),
     adapter: str = typer.Option("lora", help="[sft] Adapter: full, head, lora, reft."),
-    template: str = typer.Option("readable", help="[sft] Text template: paper, readable, context."),
+    template: str = typer.Option("compact", help="[sft] Text template: compact, paper, readable, context."),
     max_length: int = typer.Option(128, help="[sft] Max tokens per record (longer ones are truncated)."),
     epochs: float = typer.Option(3.0, help="[sft] Epochs (fractions allowed)."),
     lr: Optional[float] = typer.Option(None, help="[sft] Learning rate (default per adapter)."),
@@ -145,6 +145,7 @@ def train(
     reft_layers: Optional[str] = typer.Option(None, help="[sft/reft] Layers, e.g. 0,2,4 (default all)."),
     reft_positions: int = typer.Option(2, help="[sft/reft] Intervene on the first and last N tokens."),
     checkpoint_dir: Optional[Path] = typer.Option(None, help="[sft] Checkpoint folder; a rerun resumes from it."),
+    inference: str = typer.Option("auto", help="[sft] Scoring engine: auto (int8 ONNX Runtime on CPU), torch, int8."),
 ):
     """Fit a detector on the train part, pick its threshold on validation, save it."""
     table = _load(dataset)
@@ -152,7 +153,7 @@ def train(
     if detector == "sft":
         params = dict(
             backbone=backbone, template=template, max_length=max_length, max_train=max_train,
-            train_frac=train_frac, seed=seed,
+            train_frac=train_frac, seed=seed, inference=inference,
             adapter={"kind": adapter, "lora": {"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout},
                      "reft": {"rank": reft_rank, "layers": _int_list(reft_layers), "positions": reft_positions}},
             train={"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
@@ -244,7 +245,51 @@ def detect(
     err.print(f"scored {len(records)} records ({int(labels.sum())} anomalous) -> {out_file}")
 
 
-DEMO_SFT = dict(backbone="minilm", adapter="lora", template="readable", max_length=64, max_train=1500,
+@app.command()
+def bench(
+    dataset: str = typer.Option("flowbench/sample", help="Dataset the fixed slice is cut from (run split, seed 0)."),
+    backbone: str = typer.Option("minilm", help="Backbone."),
+    adapters: str = typer.Option("head,lora,reft,full", help="Comma-separated adapters to measure."),
+    template: str = typer.Option("compact", help="Text template."),
+    n_train: int = typer.Option(512, help="Training records (one pass)."),
+    n_infer: int = typer.Option(2000, help="Records scored at inference."),
+    batch_size: int = typer.Option(32, help="Training batch size (and the batched pipeline's)."),
+    max_length: int = typer.Option(64, help="Max tokens per record."),
+    pipeline: bool = typer.Option(True, help="Also time transformers.pipeline on the LoRA model."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON here."),
+):
+    """Training / inference speed and peak memory per adapter, and int8 vs a plain pipeline, in one run."""
+    from llmad.bench import BenchConfig, run_bench
+
+    cfg = BenchConfig(dataset=dataset, backbone=backbone, adapters=tuple(a.strip() for a in adapters.split(",") if a.strip()),
+                      template=template, n_train=n_train, n_infer=n_infer, batch_size=batch_size,
+                      max_length=max_length, pipeline=pipeline)
+    res = run_bench(cfg, log=lambda m: err.print(m, markup=False)).to_dict()
+    res["command"] = "llmad " + " ".join(sys.argv[1:])
+    if out_file:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(res, indent=2))
+    if json_out:
+        print(json.dumps(res))
+        return
+    env = res["environment"]
+    t = Table("adapter", "trainable", "train rec/s", "train peak MiB", "infer fp32 rec/s", "infer int8 rec/s",
+              "infer peak MiB", title=f"{cfg.backbone} on {cfg.dataset} ({env['n_train']} train / {env['n_infer']} "
+                                     f"scored, {env['unique_infer_texts']} unique), {env['threads']} threads")
+    for r in res["rows"]:
+        t.add_row(r["adapter"], f"{r['trainable_params']:,}", f"{r['train_samples_per_s']:.1f}", f"{r['train_peak_mib']:.0f}",
+                  f"{r['infer_torch_per_s']:.0f}", f"{r.get('infer_int8_per_s', float('nan')):.0f}",
+                  f"{max(r['infer_torch_peak_mib'], r.get('infer_int8_peak_mib', 0)):.0f}")
+    out.print(t)
+    if res["pipeline"]:
+        p = res["pipeline"]
+        out.print(f"transformers.pipeline on the same LoRA model and texts: {p['default_per_s']:.0f} rec/s "
+                  f"(default), {p[f'batch{cfg.batch_size}_per_s']:.0f} rec/s (batch {cfg.batch_size}); "
+                  f"default detector is {p['speedup_default_detector']:.1f}x the default pipeline")
+
+
+DEMO_SFT = dict(backbone="minilm", adapter="lora", template="compact", max_length=64, max_train=2000,
                 train={"epochs": 2, "batch_size": 32})
 
 

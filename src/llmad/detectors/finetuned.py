@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from llmad import LlmadError
 from llmad.detectors.base import Detector
 from llmad.eval.metrics import best_f1_threshold, compute
+from llmad.models.fast import OnnxInt8Classifier, pick_engine
 from llmad.models.adapters import AdapterConfig, apply_adapter, count_parameters, trainable_state
 from llmad.models.registry import materialise, resolve
 from llmad.models.training import TrainConfig, pad_batch, seed_everything, train_classifier
@@ -62,23 +63,26 @@ class FineTuned(Detector):
 
     name = "sft"
 
-    def __init__(self, backbone: str = "minilm", adapter: str | dict = "lora", template: str = "readable",
+    def __init__(self, backbone: str = "minilm", adapter: str | dict = "lora", template: str = "compact",
                  max_length: int = 128, train: dict | None = None, max_train: int | None = None,
                  train_frac: float | None = None, seed: int = 0, eval_batch_size: int = 64,
-                 device: str | None = None, threads: int | None = None, features: str | None = None, **_):
+                 device: str | None = None, threads: int | None = None, features: str | None = None,
+                 inference: str = "auto", **_):
         acfg = adapter if isinstance(adapter, dict) else {"kind": adapter}
         AdapterConfig(**acfg)  # validate early
         tcfg = {**(train or {}), "seed": seed}
         TrainConfig(**tcfg)
         super().__init__(backbone=backbone, adapter=acfg, template=template, max_length=max_length,
                          train=tcfg, max_train=max_train, train_frac=train_frac, seed=seed,
-                         eval_batch_size=eval_batch_size)
+                         eval_batch_size=eval_batch_size, inference=inference)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if threads or self.device == "cpu":
             torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
+        pick_engine(inference, self.device)  # validate early
         self.model_ = None
         self.tokenizer_ = None
         self._infer = None
+        self._training = False
 
     # ------------------------------------------------------------------ model
     def _build(self, tokenizer_dir: str | None = None):
@@ -130,8 +134,12 @@ class FineTuned(Detector):
                 return {"f1": m.f1, "roc_auc": m.roc_auc, "loss": loss}
 
         cfg = TrainConfig(**p["train"])
-        hist = train_classifier(self.model_, enc, y[idx], cfg, p["adapter"]["kind"], self.tokenizer_.pad_token_id,
-                                evaluate=evaluate, checkpoint_dir=checkpoint_dir)
+        self._training = True  # validation during training scores with PyTorch (the weights keep changing)
+        try:
+            hist = train_classifier(self.model_, enc, y[idx], cfg, p["adapter"]["kind"], self.tokenizer_.pad_token_id,
+                                    evaluate=evaluate, checkpoint_dir=checkpoint_dir)
+        finally:
+            self._training = False
         self.info_["training"] = hist
         self._infer = None
 
@@ -146,12 +154,29 @@ class FineTuned(Detector):
         return self
 
     # ------------------------------------------------------------------ inference
+    def _merged(self):
+        m = self.model_
+        if self.params["adapter"]["kind"] == "lora":
+            m = copy.deepcopy(m).merge_and_unload()
+        return m.eval()
+
     def _inference_model(self):
+        """``(engine, callable ids, mask -> logits)``; the int8 ONNX session is built once per fitted model."""
+        if self._training:
+            return "torch", self.model_.eval()
         if self._infer is None:
-            m = self.model_
-            if self.params["adapter"]["kind"] == "lora":
-                m = copy.deepcopy(m).merge_and_unload()
-            self._infer = m.eval()
+            engine = pick_engine(self.params.get("inference", "auto"), self.device)
+            if engine == "int8":
+                try:
+                    self._infer = ("int8", OnnxInt8Classifier(self._merged()))
+                except Exception as e:  # an architecture the ONNX exporter cannot trace: stay correct, be slower
+                    if self.params.get("inference") == "int8":
+                        raise LlmadError(f"int8 export of {self.params['backbone']!r} failed: {e}") from None
+                    warnings.warn(f"int8 ONNX export failed ({type(e).__name__}); scoring with PyTorch", stacklevel=2)
+                    engine = "torch"
+            if engine == "torch":
+                self._infer = ("torch", self._merged())
+            self.info_["inference_engine"] = self._infer[0]
         return self._infer
 
     def _logits(self, texts: list[str]) -> np.ndarray:
@@ -162,16 +187,19 @@ class FineTuned(Detector):
         enc = self._encode(list(uniq))
         order = np.argsort([len(e) for e in enc], kind="stable")
         out = np.zeros((len(uniq), 2), dtype=np.float32)
-        model = self._inference_model()
+        engine, model = self._inference_model()
         bs = self.params["eval_batch_size"]
-        device = next(model.parameters()).device
+        device = torch.device("cpu") if engine == "int8" else next(model.parameters()).device
         from llmad.models.training import autocast
 
         with torch.inference_mode(), autocast(device, self.params["train"].get("precision", "auto")):
             for i in range(0, len(order), bs):
                 b = order[i: i + bs]
                 ids, mask = pad_batch([enc[j] for j in b], self.tokenizer_.pad_token_id, device)
-                out[b] = model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
+                if engine == "int8":
+                    out[b] = model(ids, mask)
+                else:
+                    out[b] = model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
         return out[inverse]
 
     def _scores_and_loss(self, x: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, float]:

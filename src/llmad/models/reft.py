@@ -11,6 +11,8 @@ token positions (the first and last ``positions`` real tokens); the backbone sta
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass, field
 
 import torch
@@ -34,15 +36,30 @@ class LoReFTIntervention(nn.Module):
         self.rotate = orthogonal(nn.Linear(dim, rank, bias=False))  # weight = R, rows orthonormal
         self.learned = nn.Linear(dim, rank)                           # W h + b
         self.dropout = nn.Dropout(dropout)
+        self.frozen_R: torch.Tensor | None = None  # set by frozen_rotations() (export to ONNX)
 
     @property
     def R(self) -> torch.Tensor:
-        return self.rotate.weight
+        return self.rotate.weight if self.frozen_R is None else self.frozen_R
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         R = self.R.to(h.dtype)
         delta = self.learned(h.to(self.learned.weight.dtype)).to(h.dtype) - h @ R.T
         return h + self.dropout(delta @ R)
+
+
+@contextlib.contextmanager
+def frozen_rotations(model: nn.Module):
+    """Within the block every LoReFT R is a plain tensor (tracers cannot follow the orthogonal map)."""
+    found = [m for m in model.modules() if isinstance(m, LoReFTIntervention)]
+    with torch.no_grad():
+        for m in found:
+            m.frozen_R = m.rotate.weight.detach().clone()
+    try:
+        yield
+    finally:
+        for m in found:
+            m.frozen_R = None
 
 
 def transformer_layers(model: nn.Module) -> nn.ModuleList:

@@ -7,6 +7,7 @@ time). Anything else is passed to transformers as a Hugging Face id or a local p
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,13 +47,11 @@ def resolve(name: str) -> Backbone:
     """Resolve a backbone name (``minilm``, ``smollm2``) or a Hugging Face id / local path."""
     if name in PACKAGED:
         spec = PACKAGED[name]
-        try:
-            mod = importlib.import_module(spec.module)
-        except ImportError:
-            raise LlmadError(f"backbone {name!r} needs its model package: {spec.pip}") from None
+        pkg_dir = _package_dir(spec.module)
+        if pkg_dir is None:
+            raise LlmadError(f"backbone {name!r} needs its model package: {spec.pip}")
         if name == "minilm":
-            return Backbone(name, str(mod.get_model_path()), spec.kind)
-        pkg_dir = Path(mod.__file__).parent
+            return Backbone(name, str(importlib.import_module(spec.module).get_model_path()), spec.kind)
         ggufs = sorted(pkg_dir.rglob("*.gguf"))
         if not ggufs:
             raise LlmadError(f"no .gguf file found in {pkg_dir}; reinstall with: {spec.pip}")
@@ -61,6 +60,14 @@ def resolve(name: str) -> Backbone:
     if p.exists():
         return Backbone(name, str(p), _guess_kind(p))
     return Backbone(name, name, "unknown")
+
+
+def _package_dir(module: str) -> Path | None:
+    """Where a model package lies, found without importing it (some import plug-in hosts we do not need)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def _guess_kind(p: Path) -> str:
@@ -99,10 +106,6 @@ def materialise(bb: Backbone) -> str:
 def available() -> list[dict]:
     rows = []
     for name, spec in PACKAGED.items():
-        try:
-            importlib.import_module(spec.module)
-            ok = True
-        except ImportError:
-            ok = False
+        ok = _package_dir(spec.module) is not None
         rows.append({"name": name, "kind": spec.kind, "installed": ok, "install": spec.pip, "about": spec.note})
     return rows

@@ -97,9 +97,14 @@ class Checkpoint:
     def exists(self) -> bool:
         return (self.folder / "progress.json").is_file()
 
-    def save(self, model, opt, sched, progress: dict) -> None:
+    def save(self, model, opt, sched, progress: dict, best_state: dict | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         tensors = {f"model::{k}": v for k, v in trainable_state(model).items()}
+        tensors.update({f"best::{k}": v for k, v in (best_state or {}).items()})
+        # dropout draws continue exactly where they stopped
+        tensors["rng::cpu"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            tensors["rng::cuda"] = torch.cuda.get_rng_state()
         sd = opt.state_dict()
         for pid, st in sd["state"].items():
             for k, v in st.items():
@@ -112,7 +117,7 @@ class Checkpoint:
         tmpj.write_text(json.dumps(meta, default=float))
         os.replace(tmpj, self.folder / "progress.json")
 
-    def load(self, model, opt, sched) -> dict:
+    def load(self, model, opt, sched) -> tuple[dict, dict | None]:
         meta = json.loads((self.folder / "progress.json").read_text())
         tensors = load_file(str(self.folder / "state.safetensors"))
         model_sd = {k.split("::", 1)[1]: v for k, v in tensors.items() if k.startswith("model::")}
@@ -127,7 +132,12 @@ class Checkpoint:
                 state.setdefault(int(pid), {})[name] = v
         opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         sched.load_state_dict(meta["scheduler"])
-        return meta["progress"]
+        if "rng::cpu" in tensors:
+            torch.set_rng_state(tensors["rng::cpu"])
+        if "rng::cuda" in tensors and torch.cuda.is_available():
+            torch.cuda.set_rng_state(tensors["rng::cuda"])
+        best = {k.split("::", 1)[1]: v.to(device_of(model)) for k, v in tensors.items() if k.startswith("best::")}
+        return meta["progress"], best or None
 
 
 def train_classifier(
@@ -180,7 +190,7 @@ def train_classifier(
     best, best_state, bad_evals = None, None, 0
     ckpt = Checkpoint(checkpoint_dir) if checkpoint_dir else None
     if ckpt and ckpt.exists:
-        p = ckpt.load(model, opt, sched)
+        p, best_state = ckpt.load(model, opt, sched)
         step, epoch, batch_in_epoch = p["step"], p["epoch"], p["batch_in_epoch"]
         history["evals"] = p.get("evals", [])
         best, bad_evals = p.get("best"), p.get("bad_evals", 0)
@@ -244,7 +254,8 @@ def train_classifier(
                     break
                 if ckpt and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     ckpt.save(model, opt, sched, {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
-                                                  "evals": history["evals"], "best": best, "bad_evals": bad_evals})
+                                                  "evals": history["evals"], "best": best, "bad_evals": bad_evals},
+                              best_state)
             if batch_in_epoch >= len(batches):
                 epoch, batch_in_epoch = epoch + 1, 0
                 if not cfg.eval_every and do_eval():
@@ -259,5 +270,6 @@ def train_classifier(
         history["best_eval"] = max(history["evals"], key=lambda r: r["f1"] if cfg.monitor == "f1" else -r["loss"])
     if ckpt and ckpt.exists:
         ckpt.save(model, opt, sched, {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
-                                      "evals": history["evals"], "best": best, "bad_evals": bad_evals, "done": True})
+                                      "evals": history["evals"], "best": best, "bad_evals": bad_evals, "done": True},
+                  best_state)
     return history

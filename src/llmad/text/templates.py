@@ -126,3 +126,58 @@ def context(table: pd.DataFrame) -> list[str]:
         name = t.split("::")[-1] if t and t != "<NA>" else "job"
         out.append(f"{name}: {text}; runtime vs peers {rs}, cpu vs peers {cs}")
     return out
+
+
+_COMPACT = (
+    ("wms_delay", "wms", "s"),
+    ("queue_delay", "queue", "s"),
+    ("runtime", "run", "s"),
+    ("post_script_delay", "post", "s"),
+    ("stage_in_delay", "in", "s"),
+    ("stage_out_delay", "out", "s"),
+    ("stage_in_bytes", "read", "B"),
+    ("stage_out_bytes", "wrote", "B"),
+    ("kickstart_executables_cpu_time", "cpu", "s"),
+)
+
+
+def _short(v: float, unit: str) -> str:
+    """Few-token numbers: whole seconds (3 significant digits), bytes as ``388k`` / ``1.0g``, ``-`` if missing."""
+    if math.isnan(v):
+        return "-"
+    if unit == "B":
+        for div, suffix in ((1e12, "t"), (1e9, "g"), (1e6, "m"), (1e3, "k")):
+            if abs(v) >= div:
+                m = v / div
+                return f"{m:.1f}{suffix}" if abs(m) < 10 else f"{round(m):d}{suffix}"
+        return f"{round(v):d}"
+    r = round(v)
+    if abs(r) >= 1000:
+        digits = len(str(abs(r))) - 3
+        r = int(round(r, -digits))
+    return str(r)
+
+
+def _percent(r: float) -> str:
+    return "-" if math.isnan(r) else str(int(round(min(r, 99.99) * 100)))
+
+
+@register("compact")
+def compact(table: pd.DataFrame) -> list[str]:
+    """Fewest tokens (~33 MiniLM tokens against ~92 for ``paper``), peer context included.
+
+    ``individuals wms 5 queue 22 run 1020 post 5 in 67 out 4 read 1.0g wrote 388k cpu 936 peers 94 102``:
+    the transformation, the 9 paper features in whole seconds and short byte counts, then the runtime
+    and CPU time as a percentage of the median of the same transformation in the same run.
+    """
+    cols = _columns(table, [c for c, _, _ in _COMPACT])
+    rt = peer_ratio(table, "runtime")
+    cpu = peer_ratio(table, "kickstart_executables_cpu_time")
+    tr = (table["kickstart_transformations"].astype(str).tolist()
+          if "kickstart_transformations" in table.columns else [""] * len(table))
+    out = []
+    for i, row in enumerate(zip(*cols)):
+        name = tr[i].split("::")[-1].split(":")[0] if tr[i] and tr[i] not in ("<NA>", "nan") else "job"
+        body = " ".join(f"{label} {_short(v, unit)}" for (_, label, unit), v in zip(_COMPACT, row))
+        out.append(f"{name} {body} peers {_percent(rt[i])} {_percent(cpu[i])}")
+    return out
