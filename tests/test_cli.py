@@ -137,3 +137,20 @@ def test_sft_train_evaluate_detect_cli(tmp_path, sample):
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 10
     assert_clean_error(llmad("train", "flowbench/sample", "--detector", "sft", "--adapter", "prefix", "--out",
                              tmp_path / "x", check=False), "unknown adapter")
+
+
+def test_bench_json_side_by_side(tmp_path):
+    pytest.importorskip("transformers")
+    r = llmad("bench", "--adapters", "head,lora", "--n-train", "32", "--n-infer", "64", "--batch-size", "16",
+              "--json", "--out", tmp_path / "b.json")
+    res = json.loads(r.stdout)
+    assert json.loads((tmp_path / "b.json").read_text())["rows"] == res["rows"]
+    assert [row["adapter"] for row in res["rows"]] == ["head", "lora"]
+    for row in res["rows"]:
+        assert row["train_samples_per_s"] > 0 and row["infer_torch_per_s"] > 0 and row["trainable_params"] > 0
+    assert res["pipeline"]["default_per_s"] > 0 and res["pipeline"]["speedup_default_detector"] > 0
+    assert res["environment"]["n_infer"] == 64 and res["command"].startswith("llmad bench")
+
+
+def test_bench_rejects_unknown_adapter():
+    assert_clean_error(llmad("bench", "--adapters", "prefix", check=False), "unknown adapter")

@@ -220,6 +220,7 @@ def train_classifier(
     seen, t0, stop = 0, time.perf_counter(), False
     running = None
     con = Console(stderr=True)
+    plain_every = max(1, total_steps // 10) if progress and not con.is_terminal else 0
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=con, transient=True,
                   disable=not (progress and con.is_terminal)) as bar:
@@ -248,6 +249,9 @@ def train_classifier(
                 seen += total
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
                 bar.update(task, completed=step, info=f"loss {running:.4f} · {rate:.1f} samples/s")
+                if plain_every and step % plain_every == 0:  # no terminal (a log file): a line per 10 %
+                    con.print(f"training ({adapter}) step {step}/{total_steps} · loss {running:.4f} · "
+                              f"{rate:.1f} samples/s", markup=False, highlight=False)
                 history.setdefault("loss", []).append(round(float(loss.item() * total / len(group[-1])), 6))
                 if cfg.eval_every and step % cfg.eval_every == 0 and do_eval():
                     stop = True
