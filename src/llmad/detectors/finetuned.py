@@ -123,8 +123,11 @@ class FineTuned(Detector):
         enc = self._encode(texts_of(train, p["template"]))
         self.info_["n_train_used"] = int(len(enc))
         self.info_["truncated_train"] = int(sum(len(e) >= p["max_length"] for e in enc))
+        cfg = TrainConfig(**p["train"])
         evaluate = None
-        if valid is not None and len(valid):
+        # a single end-of-training evaluation would only repeat the threshold pass that fit() makes anyway
+        single_eval = cfg.epochs <= 1 and not cfg.eval_every
+        if valid is not None and len(valid) and not single_eval:
             yv = valid["label"].to_numpy().astype(int)
 
             def evaluate():
@@ -133,7 +136,6 @@ class FineTuned(Detector):
                 m = compute(yv, s, t)
                 return {"f1": m.f1, "roc_auc": m.roc_auc, "loss": loss}
 
-        cfg = TrainConfig(**p["train"])
         self._training = True  # validation during training scores with PyTorch (the weights keep changing)
         try:
             hist = train_classifier(self.model_, enc, y[idx], cfg, p["adapter"]["kind"], self.tokenizer_.pad_token_id,
