@@ -152,7 +152,7 @@ def time_windows(lines: pd.DataFrame, seconds: float, step: float | None = None)
 
 
 def session_windows(lines: pd.DataFrame, train: float = 0.7, valid: float = 0.1,
-                    session_labels: dict[str, int] | None = None) -> tuple[pd.DataFrame, int]:
+                    session_labels: dict[str, int] | None = None, split: bool = True) -> tuple[pd.DataFrame, int]:
     """One window per session id; sessions split by first appearance. Returns (windows, lines without id).
 
     ``lines['sessions']`` holds the ids of each line. A line with two ids is in both sessions.
@@ -166,8 +166,11 @@ def session_windows(lines: pd.DataFrame, train: float = 0.7, valid: float = 0.1,
         for s in ids:
             members.setdefault(s, []).append(i)
     order = sorted(members, key=lambda s: members[s][0])  # first appearance (lines are chronological)
-    a, b = cut_points(len(order), train, valid)
-    part_of = {s: ("train" if k < a else "valid" if k < b else "test") for k, s in enumerate(order)}
+    if split:
+        a, b = cut_points(len(order), train, valid)
+        part_of = {s: ("train" if k < a else "valid" if k < b else "test") for k, s in enumerate(order)}
+    else:  # scoring a new file: no parts
+        part_of = {s: "all" for s in order}
     idx = [np.asarray(members[s]) for s in order]
     w = _window_rows(lines, idx, [part_of[s] for s in order], order)
     if session_labels is not None:

@@ -233,6 +233,8 @@ def windows_from_lines(lines: pd.DataFrame, g: GroupingConfig, train: float, val
             raise LlmadError("session grouping needs session ids on the lines")
         w, outside = session_windows(lines, train, valid, session_labels)
         info["lines_outside_sessions"] = int(outside)
+        info["lines_per_part"] = {p: int(w.loc[w["part"] == p, "n_lines"].sum()) for p in ("train", "valid", "test")}
+        info["lines_per_part_note"] = "session lines (a line with several ids counts in each)"
         lines_part = None
         split_kind = "session"
     else:
@@ -399,6 +401,46 @@ def load(item: str, opts: LogOptions | None = None, progress: Progress = None) -
     if opts.format and get_format(opts.format).spec != get_format(spec.format).spec:
         raise LlmadError(f"logs/{item} has a fixed format ({spec.format}); --format is for logs:<path>")
     return load_raw(paths, spec.format, opts, spec, f"logs/{item}", progress, labels)
+
+
+DEFAULT_FORMAT = {"hdfs": "hdfs", "spirit": "spirit"}
+
+
+def scoring_options(dataset: str | None, opts: LogOptions) -> LogOptions:
+    """Options to read a NEW raw file like the data a detector was trained on (``llmad detect``)."""
+    item = (dataset or "").split("/", 1)[1] if (dataset or "").startswith("logs/") else None
+    spec = BUILTIN.get(item) if item else None
+    fmt = opts.format or (spec.format if spec else DEFAULT_FORMAT.get(item or ""))
+    if not fmt:
+        raise LlmadError("give the file's line format with --format (the model does not record one)")
+    grouping = opts.grouping or (spec.grouping if spec else {"hdfs": "session", "spirit": "line"}.get(item or "", "fixed"))
+    window = opts.window if opts.window is not None else (spec.window if spec and grouping == spec.grouping else None)
+    return replace(opts, format=fmt, grouping=grouping, window=window)
+
+
+def file_windows(path: str | Path, opts: LogOptions, progress: Progress = None) -> pd.DataFrame:
+    """Windows of a whole raw file, unsplit (part ``all``), for scoring. Labels when the file has them."""
+    path = Path(path)
+    g = _grouping("fixed", 20, opts)
+    lines, summaries = read_lines([path], opts.format, opts, g.kind == "session", progress=progress)
+    if len(lines) == 0:
+        raise LlmadError(f"{path}: no line matches the format {opts.format!r} "
+                         f"(see the quarantine file {summaries[0].get('quarantine_file')})")
+    if g.kind == "session":
+        labels = read_session_labels(opts.labels) if opts.labels else None
+        w, outside = session_windows(lines, session_labels=labels, split=False)
+    else:
+        lines = lines.assign(part="all")
+        w = fixed_windows(lines, int(g.window), int(g.stride)) if g.kind == "fixed" else \
+            time_windows(lines, g.window, g.stride)
+        outside = 0
+    tcfg = TextConfig("masked", opts.separator, opts.collapse_repeats, opts.max_chars)
+    texts, cut = render_all(w["messages"].tolist(), tcfg)
+    w["text"] = texts
+    w.attrs = {"logs": {"sources": summaries, "lines": int(len(lines)), "windows": int(len(w)),
+                        "windows_cut": int(cut), "lines_outside_sessions": int(outside),
+                        "grouping": {"kind": g.kind, "window": g.window, "step": g.stride}}}
+    return w
 
 
 def describe(table: pd.DataFrame) -> dict:
