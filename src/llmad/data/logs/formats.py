@@ -99,6 +99,8 @@ def compile_format(spec: str) -> LogFormat:
 def get_format(name_or_spec: str) -> LogFormat:
     """A built-in format by name (``hdfs``, ``bgl``, ``thunderbird``, ``spirit``) or a format string."""
     key = (name_or_spec or "").strip()
+    if not key:
+        return compile_format(key)  # raises: empty
     if key.lower() in BUILTIN:
         return compile_format(BUILTIN[key.lower()])
     if "<" not in key and ">" not in key:

@@ -44,7 +44,7 @@ from llmad.data.logs.grouping import (GroupingConfig, chrono_parts, find_session
                                       session_windows, time_windows)
 from llmad.data.logs.masking import mask_all
 from llmad.data.logs.reader import LogReader, ReaderConfig
-from llmad.data.logs.templates import TemplateModel
+from llmad.data.logs.templates import TemplateConfig, TemplateModel
 from llmad.data.logs.text import TextConfig, render_all
 from llmad.paths import cache_dir, data_dir
 
@@ -276,7 +276,7 @@ def _finish(w: pd.DataFrame, info: dict, opts: LogOptions, lines_for_templates: 
 
 def _apply_templates(w: pd.DataFrame, info: dict, name: str) -> pd.DataFrame:
     """Mine templates on train windows only; map valid/test messages to them (unseen -> a marker)."""
-    model = TemplateModel()
+    model = TemplateModel(TemplateConfig(mask=False))  # messages are masked already
     tr = (w["part"] == "train").to_numpy()
     for msgs in w.loc[tr, "messages"]:
         for m in msgs:
