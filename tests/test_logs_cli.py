@@ -54,7 +54,7 @@ def test_user_log_file_and_bad_format_errors(tmp_path):
     assert st["quarantined"] == 2 and st["dropped_lines"] == 1 and st["lines"] == 4000
     assert st["sources"][0]["quarantine_file"].endswith("tb.log.quarantine.tsv")
     r = llmad("data", "stats", f"logs:{f}", "--format", "<Label> <Timestamp", check=False)
-    assert_clean_error(r, "column 19: '<' is not closed by '>'")
+    assert_clean_error(r, "column 9: '<' is not closed by '>'")
     r = llmad("train", f"logs:{f}", "--format", "<Label> <Label> <Content>", "--detector", "tfidf",
               "--out", tmp_path / "x", check=False)
     assert_clean_error(r, "field <Label> appears twice")
