@@ -16,13 +16,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from llmad import LlmadError, __version__, datasets
-from llmad.data.splits import LEAKY, SPLITS, SplitConfig, split
+from llmad.data.splits import LEAKY, PROTOCOLS, SPLITS, SplitConfig, split
 from llmad.detectors import load_detector, make_detector
 from llmad.eval import metrics
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="llmad: anomaly detection in workflows and logs with language models.")
-data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, stats, export.")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, stats, export, download.")
 app.add_typer(data_app, name="data")
 out = Console()
 err = Console(stderr=True)
@@ -40,9 +40,110 @@ def _progress(desc: str):
         yield update
 
 
-def _load(name: str):
+def _load(name: str, log_options=None):
     with _progress(f"reading {datasets.canonical(name)}") as upd:
+        if datasets.is_logs(name):
+            return datasets.load(name, progress=upd, log_options=log_options)
         return datasets.load(name, progress=upd)
+
+
+# ---------------------------------------------------------------- system logs (options, stats, download, detect)
+FORMAT_OPT = typer.Option(None, "--format", help="[logs] Line format: hdfs, bgl, thunderbird, spirit or '<Date> <Time> ... <Content>'.")
+GROUPING_OPT = typer.Option(None, "--grouping", help="[logs] fixed, line, time or session (default per dataset).")
+WINDOW_OPT = typer.Option(None, "--window", help="[logs] Window size: lines (fixed) or seconds (time).")
+STEP_OPT = typer.Option(None, "--step", help="[logs] Window step (default: the window size).")
+LABELS_OPT = typer.Option(None, "--labels", help="[logs] anomaly_label.csv (BlockId,Label) or anomalous-id list for sessions.")
+DEDUP_OPT = typer.Option(False, "--dedup", help="[logs] Drop validation/test windows identical to a training window (reported).")
+
+
+def _log_options(fmt, grouping, window, step, labels, dedup=False, base: Optional[dict] = None):
+    from llmad.data.logs import LogOptions
+
+    opts = LogOptions.from_dict(base)
+    return opts.merged(format=fmt, grouping=grouping, window=window, step=step, labels=labels,
+                       dedup=dedup or None)
+
+
+def _log_stats(dataset: str, table, json_out: bool):
+    from llmad.data.logs import describe
+
+    info = describe(table)
+    parts = ("train", "valid", "test")
+    rows = [{"part": p, "lines": info.get("lines_per_part", {}).get(p),
+             "windows": info["windows_per_part"][p], "anomalous_windows": info["anomalous_windows_per_part"][p]}
+            for p in parts]
+    report = {"dataset": datasets.canonical(dataset), "split": info["split"], "lines": info["lines"],
+              "quarantined": info.get("quarantined", 0), "dropped_lines": info.get("dropped_lines", 0),
+              "parts": rows, **{k: info[k] for k in ("grouping", "text", "dedup_removed", "lines_outside_sessions",
+                                                    "anomalous_lines_per_part", "sources") if k in info}}
+    if json_out:
+        print(json.dumps(report, default=str))
+        return
+    t = Table("part", "lines", "windows", "anomalous windows",
+              title=f"{report['dataset']} ({info['split']} split before grouping)")
+    for r in rows:
+        t.add_row(r["part"], "-" if r["lines"] is None else str(r["lines"]), str(r["windows"]), str(r["anomalous_windows"]))
+    out.print(t)
+    out.print(f"lines read {info['lines']}, quarantined {report['quarantined']} (dropped {report['dropped_lines']}), "
+              f"windows cut to the text budget {info['text']['windows_cut']}"
+              + (f", removed as duplicates of train {info['dedup_removed']}" if "dedup_removed" in info else ""))
+    for src in info.get("sources", []):
+        if src.get("quarantine_file"):
+            out.print(f"quarantine: {src['quarantine_file']} ({src['quarantined']} lines: {src['reasons']})")
+
+
+@data_app.command("download")
+def data_download(
+    name: str = typer.Argument(..., help="hdfs, bgl, thunderbird or spirit."),
+    dest: Optional[Path] = typer.Option(None, help="Folder (default: $LLMAD_DATA_DIR/logs/<name>)."),
+    url: Optional[str] = typer.Option(None, help="Mirror URL instead of the upstream one."),
+    md5: Optional[str] = typer.Option(None, help="Expected MD5 (as listed on the Zenodo record)."),
+    sha256: Optional[str] = typer.Option(None, help="Expected SHA-256."),
+    unpack: bool = typer.Option(True, "--unpack/--no-unpack", help="Unpack .zip / .tar.gz archives."),
+):
+    """Fetch a full log dataset from upstream (resumable; verified when a checksum is given)."""
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
+    from llmad.data.download import SOURCES, download
+
+    src = SOURCES.get(name)
+    with Progress(TextColumn(f"{name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as p:
+        task = p.add_task(name, total=None)
+        r = download(name, dest, url, md5, sha256, unpack,
+                     progress=lambda done, total: p.update(task, completed=done, total=total))
+    err.print(f"{r['path']}: {r['bytes']:,} bytes"
+              + (f", resumed from {r['resumed_from']:,}" if r.get("resumed_from") else "")
+              + (f", sha256 {r['sha256']}" if "sha256" in r else ", already downloaded")
+              + ("" if (md5 or sha256 or (src and (src.md5 or src.sha256))) else " (not verified: no checksum given)"))
+    if r["unpacked"]:
+        err.print(f"unpacked {len(r['unpacked'])} file(s) into {Path(r['path']).parent}")
+
+
+def _detect_log(det, log_file: Path, out_file: Path, opts):
+    from llmad.data.logs.sources import LogOptions, apply_templates_from, file_windows, scoring_options
+    from llmad.data.logs.templates import TemplateModel
+
+    opts = scoring_options(det.info_.get("dataset"), opts if opts is not None else LogOptions())
+    with _progress(f"reading {log_file}") as upd:
+        w = file_windows(log_file, opts, progress=upd)
+    state = Path(det.info_.get("model_dir", "")) / "templates.json"
+    if opts.text == "templates" and state.is_file():
+        w = apply_templates_from(w, TemplateModel.load(state), opts)
+    scores = det.decision_function(w)
+    labels = (scores >= det.threshold_).astype(int)
+    with open(out_file, "w", encoding="utf-8") as fh:
+        for r, sc, lab in zip(w.itertuples(index=False), scores, labels):
+            rec = {"window_id": int(r.window_id), "source": r.source, "first_line": int(r.first_line),
+                   "last_line": int(r.last_line), "n_lines": int(r.n_lines), "score": float(sc), "label": int(lab)}
+            if r.session is not None:
+                rec["session"] = r.session
+            if r.label != -1:
+                rec["true_label"] = int(r.label)
+            fh.write(json.dumps(rec) + "\n")
+    q = sum(s["quarantined"] for s in w.attrs["logs"]["sources"])
+    err.print(f"scored {len(w)} windows of {log_file} ({int(labels.sum())} anomalous; lines "
+              f"{w.attrs['logs']['lines']} read, {q} quarantined) -> {out_file}")
 
 
 # ---------------------------------------------------------------- data
@@ -60,8 +161,15 @@ def data_list(json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 
 
 @data_app.command("stats")
-def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
-    """Runs, jobs and anomalous jobs per run category."""
+def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+               fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT,
+               window: Optional[float] = WINDOW_OPT, step: Optional[float] = STEP_OPT,
+               labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT):
+    """Flow-Bench: runs, jobs and anomalous jobs per run category. Logs: lines, windows, anomalous
+    windows per part, quarantined lines."""
+    if datasets.is_logs(dataset):
+        _log_stats(dataset, _load(dataset, _log_options(fmt, grouping, window, step, labels, dedup)), json_out)
+        return
     table = _load(dataset)
     g = table.groupby("run_category", observed=True).agg(
         runs=("run_id", "nunique"), jobs=("label", "size"), anomalous=("label", "sum"))
@@ -85,12 +193,22 @@ def data_export(
     split_kind: Optional[str] = typer.Option(None, "--split", help=f"Split: {', '.join(SPLITS)}."),
     part: str = typer.Option("test", help="Part of the split: train, valid, test."),
     seed: int = typer.Option(0, help="Split seed (the 'paper' split always uses 42)."),
+    fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
+    step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
 ):
     """Write records as text with labels (whole dataset when no split is given)."""
     import pandas as pd
 
     from llmad.text import render
 
+    if datasets.is_logs(dataset):  # windows: text, label and where they come from
+        table = _load(dataset, _log_options(fmt, grouping, window, step, labels, dedup))
+        if split_kind:
+            table = _part(split(table, SplitConfig(split_kind, seed)), part)
+        table[["window_id", "part", "source", "first_line", "last_line", "n_lines", "session", "text", "label"]].to_csv(
+            out_file, index=False)
+        err.print(f"wrote {len(table)} rows to {out_file}")
+        return
     table = _load(dataset)
     if split_kind:
         table = _part(split(table, SplitConfig(split_kind, seed)), part)
@@ -118,8 +236,8 @@ def _int_list(text: Optional[str]) -> Optional[list[int]]:
 @app.command()
 def train(
     dataset: str,
-    detector: str = typer.Option("gbdt", help="Detector: gbdt, iforest, sft (language model)."),
-    split_kind: str = typer.Option("run", "--split", help=f"Split: {', '.join(SPLITS)}."),
+    detector: str = typer.Option("gbdt", help="Detector: gbdt, iforest, tfidf (text + logistic regression), sft (language model)."),
+    split_kind: Optional[str] = typer.Option(None, "--split", help=f"Split: {', '.join(SPLITS)} (default: run; logs: the loader's)."),
     seed: int = typer.Option(0, help="Seed for the split and the detector."),
     out_dir: Path = typer.Option(..., "--out", help="Folder to save the detector in."),
     features: str = typer.Option("paper", help="[gbdt/iforest] Numeric features: paper (9) or all."),
@@ -146,9 +264,13 @@ def train(
     reft_positions: int = typer.Option(2, help="[sft/reft] Intervene on the first and last N tokens."),
     checkpoint_dir: Optional[Path] = typer.Option(None, help="[sft] Checkpoint folder; a rerun resumes from it."),
     inference: str = typer.Option("auto", help="[sft] Scoring engine: auto (int8 ONNX Runtime on CPU), torch, int8."),
+    fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
+    step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
 ):
     """Fit a detector on the train part, pick its threshold on validation, save it."""
-    table = _load(dataset)
+    log_opts = _log_options(fmt, grouping, window, step, labels, dedup) if datasets.is_logs(dataset) else None
+    table = _load(dataset, log_opts)
+    split_kind = split_kind or table.attrs.get("split", "run")
     parts = split(table, SplitConfig(split_kind, seed))
     if detector == "sft":
         params = dict(
@@ -160,6 +282,8 @@ def train(
                    "balance": balance, "early_stopping": early_stopping, "monitor": monitor,
                    "eval_every": eval_every, "precision": precision},
         )
+    elif detector == "tfidf":
+        params = dict(seed=seed, template=template)
     else:
         params = dict(features=features, seed=seed)
     det = make_detector(detector, **params)
@@ -171,7 +295,14 @@ def train(
     det.info_.update({"dataset": datasets.canonical(dataset), "split": split_kind, "seed": seed,
                       "n_train": int(len(parts["train"])), "n_valid": int(len(parts["valid"])),
                       "fit_seconds": round(time.perf_counter() - t0, 3)})
+    if log_opts is not None:
+        det.info_["log_options"] = log_opts.to_dict()
     det.save(out_dir)
+    tpl = table.attrs.get("logs", {}).get("templates")
+    if tpl:  # the drain3 state the texts were built with, for detect on new files
+        import shutil
+
+        shutil.copyfile(tpl["state_file"], Path(out_dir) / "templates.json")
     extra = ""
     if "parameters" in det.info_:
         pc = det.info_["parameters"]
@@ -181,13 +312,18 @@ def train(
 
 def evaluate_detector(det, dataset: str, split_kind: str, part: str, seed: int) -> dict:
     """Score one part of a split and compute the metrics (the API behind ``llmad evaluate``)."""
-    table = _load(dataset)
+    log_opts = None
+    if datasets.is_logs(dataset):
+        from llmad.data.logs import LogOptions
+
+        log_opts = LogOptions.from_dict(det.info_.get("log_options"))
+    table = _load(dataset, log_opts)
     data = _part(split(table, SplitConfig(split_kind, seed)), part)
     scores = det.decision_function(data)
     m = metrics.compute(data["label"].to_numpy(), scores, det.threshold_).to_dict()
     m.update({"split": split_kind, "part": part, "dataset": datasets.canonical(dataset), "seed": seed,
               "leaky": LEAKY[split_kind], "detector": det.name,
-              "protocol": f"{split_kind} split ({'leaky: jobs of one run in train and test' if LEAKY[split_kind] else 'no run in two parts'}), threshold from validation (max F1)",
+              "protocol": f"{PROTOCOLS[split_kind]}, threshold from validation (max F1)",
               "llmad_version": __version__})
     return m
 
@@ -207,6 +343,8 @@ def evaluate(
     if not ds:
         raise LlmadError("no --dataset given and the model does not record one")
     sk = split_kind or det.info_.get("split", "run")
+    if dataset and datasets.is_logs(dataset) and not split_kind and not det.info_.get("dataset", "").startswith("logs"):
+        sk = _load(dataset).attrs.get("split", sk)
     sd = seed if seed is not None else int(det.info_.get("seed", 0))
     m = evaluate_detector(det, ds, sk, part, sd)
     if json_out:
@@ -229,13 +367,22 @@ def _print_metrics(m: dict):
 @app.command()
 def detect(
     model_dir: Path,
-    input_csv: Path,
-    out_file: Path = typer.Option(..., "--out", help="JSON-lines file: one {id, score, label} per record."),
+    input_csv: Path = typer.Argument(..., help="A CSV of job records, or a raw log file for a log model."),
+    out_file: Path = typer.Option(..., "--out", help="JSON-lines file: one {id, score, label} per record "
+                                  "(logs: per window, with first_line / last_line)."),
+    fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
+    step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT,
 ):
-    """Score a CSV of job records (Flow-Bench columns)."""
+    """Score a CSV of job records (Flow-Bench columns) or a raw log file (per window, with line ranges)."""
     from llmad.data.flowbench import read_records_csv
 
     det = load_detector(model_dir)
+    if fmt or "log_options" in det.info_:
+        det.info_["model_dir"] = str(model_dir)
+        base = {k: v for k, v in det.info_.get("log_options", {}).items()
+                if k not in ("format", "grouping", "window", "step", "labels", "dedup", "train", "valid")}
+        _detect_log(det, input_csv, out_file, _log_options(fmt, grouping, window, step, labels, base=base))
+        return
     records = read_records_csv(input_csv)
     scores = det.decision_function(records)
     labels = (scores >= det.threshold_).astype(int)

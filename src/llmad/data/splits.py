@@ -6,6 +6,13 @@
   first 80 % train, next 10 % validation, last 10 % test). Jobs of one run end up on both
   sides, so it is **leaky** and reported as such.
 - ``time``: runs ordered by start time; the earliest 80 % train, next 10 % validation, latest test.
+
+Log datasets are split by their loader BEFORE lines are grouped into windows (so no window straddles
+two parts); their table carries a ``part`` column and one of these split kinds:
+
+- ``chrono``: lines in time order, the first 70 % (BGL: 80 %) train, next 10 % validation, rest test;
+- ``session``: sessions (HDFS blocks) ordered by first appearance, cut the same way;
+- ``stratified``: records without time order (Spirit's labelled templates), a seeded stratified cut.
 """
 
 from __future__ import annotations
@@ -17,9 +24,18 @@ import pandas as pd
 
 from llmad import LlmadError
 
-SPLITS = ("run", "paper", "time")
+SPLITS = ("run", "paper", "time", "chrono", "session", "stratified")
+PRECOMPUTED = ("chrono", "session", "stratified")
 PARTS = ("train", "valid", "test")
-LEAKY = {"paper": True, "run": False, "time": False}
+LEAKY = {"paper": True, "run": False, "time": False, "chrono": False, "session": False, "stratified": False}
+PROTOCOLS = {
+    "run": "run split (no run in two parts)",
+    "paper": "paper split (leaky: jobs of one run in train and test)",
+    "time": "time split of runs (no run in two parts)",
+    "chrono": "chronological split of lines before windowing (no window in two parts)",
+    "session": "split of sessions by first appearance (no session in two parts)",
+    "stratified": "stratified seeded split of template records",
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,16 @@ def split(table: pd.DataFrame, cfg: SplitConfig | str = "run", seed: int | None 
         cfg = SplitConfig(kind=cfg, seed=0 if seed is None else seed)
     elif seed is not None:
         cfg = SplitConfig(cfg.kind, seed, cfg.train, cfg.valid)
+    given = table.attrs.get("split") if "part" in table.columns else None
+    if given or cfg.kind in PRECOMPUTED:
+        if cfg.kind != given:
+            if given:
+                raise LlmadError(f"this log dataset is split by its loader before windowing ({given!r}); "
+                                 f"use --split {given}, not {cfg.kind!r}")
+            raise LlmadError(f"a {cfg.kind!r} split is decided when a log dataset is loaded; "
+                             "this table has no precomputed 'part' column")
+        part = table["part"].to_numpy()
+        return {p: table[part == p] for p in PARTS}
     if cfg.kind == "paper":
         idx = _paper_index(len(table), cfg)
         return {p: table.iloc[i] for p, i in idx.items()}

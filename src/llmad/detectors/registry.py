@@ -5,10 +5,12 @@ from __future__ import annotations
 from llmad import LlmadError
 from llmad.detectors.base import Detector
 from llmad.detectors.baselines import GBDT, IForest
+from llmad.detectors.text_baseline import TfidfLR
 
 from llmad.detectors.finetuned import FineTuned
 
-DETECTORS: dict[str, type[Detector]] = {GBDT.name: GBDT, IForest.name: IForest, FineTuned.name: FineTuned}
+DETECTORS: dict[str, type[Detector]] = {GBDT.name: GBDT, IForest.name: IForest, FineTuned.name: FineTuned,
+                                        TfidfLR.name: TfidfLR}
 
 
 def make_detector(name: str, **params) -> Detector:

@@ -1,0 +1,97 @@
+"""``tfidf``: TF-IDF of a record's text + logistic regression (the text baseline for logs).
+
+Reads the ``text`` column (log windows) or renders a record template (Flow-Bench). Word unigrams and
+bigrams (``<*>`` is a token), sublinear term frequency, ``class_weight="balanced"``, seeded.
+Saved without pickle: the vocabulary in JSON, idf / coefficients / intercept in safetensors;
+loading rebuilds the vectoriser with that vocabulary and idf and scores with the stored weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from safetensors.numpy import load_file, save_file
+
+from llmad import LlmadError
+from llmad.detectors.base import Detector
+
+TOKEN_PATTERN = r"<\*>|[A-Za-z_][A-Za-z0-9_.$\-]*"
+
+
+class TfidfLR(Detector):
+    """TF-IDF + logistic regression on the text of each record."""
+
+    name = "tfidf"
+
+    def __init__(self, seed: int = 0, ngram_max: int = 2, min_df: int = 1, max_features: int = 50000,
+                 C: float = 10.0, template: str = "readable", **params):
+        super().__init__(seed=seed, ngram_max=ngram_max, min_df=min_df, max_features=max_features, C=C,
+                         template=template, **params)
+        self.vectorizer_ = None
+        self.coef_: np.ndarray | None = None
+        self.intercept_: float = 0.0
+
+    def _texts(self, x: pd.DataFrame) -> list[str]:
+        if "text" in x.columns:
+            return x["text"].astype(str).tolist()
+        from llmad.text import render
+
+        return render(x, self.params["template"])
+
+    def _vectorizer(self, vocabulary=None):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        p = self.params
+        return TfidfVectorizer(token_pattern=TOKEN_PATTERN, lowercase=True, ngram_range=(1, p["ngram_max"]),
+                               min_df=1 if vocabulary is not None else p["min_df"],
+                               max_features=None if vocabulary is not None else p["max_features"],
+                               sublinear_tf=True, vocabulary=vocabulary, dtype=np.float64)
+
+    def _fit(self, train, valid):
+        from sklearn.linear_model import LogisticRegression
+
+        y = train["label"].to_numpy().astype(int)
+        if len(np.unique(y)) < 2:
+            raise LlmadError(f"tfidf needs both classes in the training part; it has only label {y[0]} "
+                             f"({len(y)} records)")
+        self.vectorizer_ = self._vectorizer()
+        try:
+            X = self.vectorizer_.fit_transform(self._texts(train))
+        except ValueError as e:
+            raise LlmadError(f"tfidf: no usable tokens in the training texts ({e})") from None
+        clf = LogisticRegression(C=self.params["C"], class_weight="balanced", max_iter=2000,
+                                 solver="liblinear", random_state=self.params["seed"])
+        clf.fit(X, y)
+        self.coef_ = clf.coef_.ravel().astype(np.float64)
+        self.intercept_ = float(clf.intercept_[0])
+        self.info_["vocabulary_size"] = int(X.shape[1])
+
+    def decision_function(self, x):
+        if self.vectorizer_ is None or self.coef_ is None:
+            raise LlmadError("tfidf detector is not fitted")
+        X = self.vectorizer_.transform(self._texts(x))
+        return np.asarray(X @ self.coef_ + self.intercept_, dtype=np.float64).ravel()
+
+    def _save_state(self, path: Path):
+        vocab = {t: int(i) for t, i in self.vectorizer_.vocabulary_.items()}
+        (path / "tfidf_vocabulary.json").write_text(json.dumps(vocab, ensure_ascii=False))
+        save_file({"idf": np.ascontiguousarray(self.vectorizer_.idf_), "coef": np.ascontiguousarray(self.coef_),
+                   "intercept": np.array([self.intercept_])}, str(path / "tfidf.safetensors"))
+
+    def _load_state(self, path: Path):
+        vf = path / "tfidf_vocabulary.json"
+        try:
+            vocab = json.loads(vf.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise LlmadError(f"{vf}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
+        t = load_file(str(path / "tfidf.safetensors"))
+        if len(t["idf"]) != len(vocab) or len(t["coef"]) != len(vocab):
+            raise LlmadError(f"{path}: vocabulary and weights disagree in size")
+        self.vectorizer_ = self._vectorizer(vocabulary=vocab)
+        self.vectorizer_.fit([""])  # sets the fixed vocabulary; idf is replaced next
+        self.vectorizer_.idf_ = t["idf"]
+        self.coef_ = t["coef"]
+        self.intercept_ = float(t["intercept"][0])

@@ -1,0 +1,64 @@
+import json
+
+from logs_common import _private_cache, logs_dir, needs_logs  # noqa: F401
+from test_cli import assert_clean_error, llmad
+
+
+@needs_logs
+def test_data_stats_logs_bgl():
+    st = json.loads(llmad("data", "stats", "logs/bgl", "--json").stdout)
+    assert st["split"] == "chrono" and st["lines"] == 7001 and st["quarantined"] == 0
+    parts = {p["part"]: p for p in st["parts"]}
+    assert parts["train"]["windows"] == 5600 and parts["test"]["anomalous_windows"] == 43
+    w = json.loads(llmad("data", "stats", "logs/bgl", "--grouping", "fixed", "--window", "20", "--json").stdout)
+    assert sum(p["windows"] for p in w["parts"]) == 280 + 35 + 36
+
+
+@needs_logs
+def test_train_evaluate_detect_tfidf_on_logs(tmp_path):
+    model = tmp_path / "m"
+    llmad("train", "logs/bgl", "--detector", "tfidf", "--out", model)
+    files = {p.name for p in model.iterdir()}
+    assert files == {"detector.json", "tfidf_vocabulary.json", "tfidf.safetensors"}  # no pickle
+    info = json.loads((model / "detector.json").read_text())["info"]
+    assert info["split"] == "chrono" and info["log_options"]["grouping"] is None
+    m = json.loads(llmad("evaluate", model, "--json").stdout)
+    assert m["split"] == "chrono" and not m["leaky"] and m["n"] == 701 and m["n_anomalous"] == 43
+    assert m["roc_auc"] > 0.8 and "before windowing" in m["protocol"]
+    out = tmp_path / "scores.jsonl"
+    r = llmad("detect", model, logs_dir() / "bgl/BGL_2k.log", "--out", out, "--grouping", "fixed", "--window", "20")
+    assert "scored 100 windows" in r.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(x["first_line"], x["last_line"]) for x in rows[:2]] == [(1, 20), (21, 40)]
+    assert rows[-1]["last_line"] == 2000 and {"score", "label", "n_lines", "true_label"} <= rows[0].keys()
+
+
+@needs_logs
+def test_detect_hdfs_sessions_on_raw_file(tmp_path):
+    model = tmp_path / "h"
+    llmad("train", "logs/hdfs-2k", "--detector", "tfidf", "--out", model)
+    out = tmp_path / "s.jsonl"
+    llmad("detect", model, logs_dir() / "hdfs/HDFS_2k.log", "--out", out)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 2200 and all(r["session"].startswith("blk_") for r in rows)
+    assert all(1 <= r["first_line"] <= r["last_line"] <= 2000 for r in rows)
+
+
+@needs_logs
+def test_user_log_file_and_bad_format_errors(tmp_path):
+    src = logs_dir() / "thunderbird/thunderbird_20051115_slice.log"
+    f = tmp_path / "tb.log"
+    f.write_bytes(b"".join(open(src, "rb").readlines()[8000:12000]) + b"\xff broken line\n")
+    st = json.loads(llmad("data", "stats", f"logs:{f}", "--format", "thunderbird", "--json").stdout)
+    # the bad line is listed twice: bad encoding (kept) and no format match (dropped)
+    assert st["quarantined"] == 2 and st["dropped_lines"] == 1 and st["lines"] == 4000
+    assert st["sources"][0]["quarantine_file"].endswith("tb.log.quarantine.tsv")
+    r = llmad("data", "stats", f"logs:{f}", "--format", "<Label> <Timestamp", check=False)
+    assert_clean_error(r, "column 9: '<' is not closed by '>'")
+    r = llmad("train", f"logs:{f}", "--format", "<Label> <Label> <Content>", "--detector", "tfidf",
+              "--out", tmp_path / "x", check=False)
+    assert_clean_error(r, "field <Label> appears twice")
+    r = llmad("data", "stats", f"logs:{f}", check=False)
+    assert_clean_error(r, "give its line format with --format")
+    r = llmad("train", "logs/bgl", "--split", "run", "--detector", "tfidf", "--out", tmp_path / "y", check=False)
+    assert_clean_error(r, "use --split chrono")
