@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Fine-tuned MiniLM on the labelled log slices (loader's split: HDFS by session, BGL and Thunderbird
+# chronological; threshold = max F1 on validation; metrics on the test part), next to the TF-IDF baseline.
+#   usage: LLMAD_DATA_DIR=../shared/data bash benchmarks/sft_logs_quality.sh
+set -euo pipefail
+OUT=runs/logs-quality
+mkdir -p "$OUT"
+run() {  # name dataset args...
+  local name=$1 ds=$2; shift 2
+  if [ -f "$OUT/$name/eval.json" ]; then echo "skip $name"; return; fi
+  local t0=$(date +%s)
+  llmad train "$ds" --seed 0 --out "$OUT/$name" "$@"
+  llmad evaluate "$OUT/$name" --json > "$OUT/$name/eval.json"
+  python - "$OUT/$name" "$name" "$(( $(date +%s) - t0 ))" "llmad train $ds --seed 0 $*" <<'PY' >> "$OUT/summary.jsonl"
+import json, sys
+d, name, secs, cmd = sys.argv[1:]
+m = json.load(open(f"{d}/eval.json"))
+info = json.load(open(f"{d}/detector.json")).get("info", {})
+tr = info.get("training", {})
+print(json.dumps({"name": name, "command": cmd, "f1": m["f1"], "precision": m["precision"], "recall": m["recall"],
+                  "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"], "n_test": m["n"],
+                  "train_samples_per_s": tr.get("train_samples_per_s"), "wall_seconds": int(secs)}))
+PY
+  tail -1 "$OUT/summary.jsonl"
+}
+run hdfs-tfidf logs/hdfs --detector tfidf
+run bgl-tfidf logs/bgl --detector tfidf
+run thunderbird-tfidf logs/thunderbird --detector tfidf
+for adapter in lora reft; do
+  run "bgl-$adapter" logs/bgl --detector sft --adapter "$adapter" --max-length 64 --epochs 3
+  run "thunderbird-$adapter" logs/thunderbird --detector sft --adapter "$adapter" --max-length 512 --epochs 2 --batch-size 16
+  run "hdfs-$adapter" logs/hdfs --detector sft --adapter "$adapter" --max-length 256 --epochs 1
+done
