@@ -31,6 +31,13 @@ def test_train_evaluate_detect_tfidf_on_logs(tmp_path):
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [(x["first_line"], x["last_line"]) for x in rows[:2]] == [(1, 20), (21, 40)]
     assert rows[-1]["last_line"] == 2000 and {"score", "label", "n_lines", "true_label"} <= rows[0].keys()
+    # unstable logs: the test part rewritten by a named, seeded perturbation; same call, same figure
+    p1 = json.loads(llmad("evaluate", model, "--perturb", "insert_words:0.3:1", "--json").stdout)
+    p2 = json.loads(llmad("evaluate", model, "--perturb", "insert_words:0.3:1", "--json").stdout)
+    assert p1["perturbation"] == "insert_words@0.3/seed1" and p1["roc_auc"] == p2["roc_auc"] and p1["n"] == 701
+    assert_clean_error(llmad("evaluate", model, "--perturb", "insert_words:0.3", "--part", "valid", check=False),
+                       "test part only")
+    assert_clean_error(llmad("evaluate", model, "--perturb", "jumble:0.1", check=False), "unknown perturbation")
 
 
 @needs_logs

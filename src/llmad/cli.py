@@ -310,21 +310,37 @@ def train(
     err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from validation{extra})")
 
 
-def evaluate_detector(det, dataset: str, split_kind: str, part: str, seed: int) -> dict:
-    """Score one part of a split and compute the metrics (the API behind ``llmad evaluate``)."""
-    log_opts = None
-    if datasets.is_logs(dataset):
-        from llmad.data.logs import LogOptions
+def evaluate_detector(det, dataset: str, split_kind: str, part: str, seed: int, perturbation=None) -> dict:
+    """Score one part of a split and compute the metrics (the API behind ``llmad evaluate``).
 
+    ``perturbation`` (a :class:`llmad.data.logs.perturb.Perturbation`) rewrites the test windows first.
+    """
+    log_opts = None
+    from llmad.data.logs import LogOptions
+
+    if datasets.is_logs(dataset):
         log_opts = LogOptions.from_dict(det.info_.get("log_options"))
     table = _load(dataset, log_opts)
     data = _part(split(table, SplitConfig(split_kind, seed)), part)
+    if perturbation is not None:
+        from llmad.data.logs.perturb import perturb
+
+        if part != "test":
+            raise LlmadError("perturbations apply to the test part only")
+        from llmad.data.logs.text import TextConfig
+
+        opts = log_opts or LogOptions()
+        if opts.text != "masked":
+            raise LlmadError("perturbations rewrite masked messages; this model reads template sequences")
+        data = perturb(data, perturbation, TextConfig("masked", opts.separator, opts.collapse_repeats, opts.max_chars))
     scores = det.decision_function(data)
     m = metrics.compute(data["label"].to_numpy(), scores, det.threshold_).to_dict()
     m.update({"split": split_kind, "part": part, "dataset": datasets.canonical(dataset), "seed": seed,
               "leaky": LEAKY[split_kind], "detector": det.name,
               "protocol": f"{PROTOCOLS[split_kind]}, threshold from validation (max F1)",
               "llmad_version": __version__})
+    if perturbation is not None:
+        m["perturbation"] = perturbation.name
     return m
 
 
@@ -335,6 +351,8 @@ def evaluate(
     split_kind: Optional[str] = typer.Option(None, "--split", help="Split (default: the one trained with)."),
     part: str = typer.Option("test", help="train, valid or test."),
     seed: Optional[int] = typer.Option(None, help="Split seed (default: the training seed)."),
+    perturb: Optional[str] = typer.Option(None, help="[logs] Unstable-log test: KIND:RATIO[:SEED], e.g. "
+                                          "insert_words:0.1 (insert_words, drop_events, duplicate_events, shuffle_events)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a saved detector on a part of a split (threshold as chosen at training)."""
@@ -346,7 +364,16 @@ def evaluate(
     if dataset and datasets.is_logs(dataset) and not split_kind and not det.info_.get("dataset", "").startswith("logs"):
         sk = _load(dataset).attrs.get("split", sk)
     sd = seed if seed is not None else int(det.info_.get("seed", 0))
-    m = evaluate_detector(det, ds, sk, part, sd)
+    pert = None
+    if perturb:
+        from llmad.data.logs.perturb import Perturbation
+
+        bits = perturb.split(":")
+        try:
+            pert = Perturbation(bits[0], float(bits[1]) if len(bits) > 1 else 0.1, int(bits[2]) if len(bits) > 2 else 0)
+        except ValueError:
+            raise LlmadError(f"--perturb takes KIND:RATIO[:SEED], e.g. insert_words:0.1; got {perturb!r}") from None
+    m = evaluate_detector(det, ds, sk, part, sd, pert)
     if json_out:
         print(json.dumps(m))
         return
