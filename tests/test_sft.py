@@ -202,15 +202,19 @@ def test_reft_model_intervenes_only_at_positions_and_only_reft_trains():
 def test_int8_inference_close_to_fp32(tiny, adapter):
     pytest.importorskip("onnxruntime")
     train, valid = tiny
+    # trained until the scores spread out: on a near-constant score any quantisation noise decorrelates it
     det = make_detector("sft", adapter=adapter, max_length=64, seed=0, inference="torch",
-                        train={"epochs": 1, "batch_size": 16, "early_stopping": 0}).fit(train, valid)
+                        train={"epochs": 4, "lr": 3e-3, "batch_size": 16, "early_stopping": 0}).fit(train, valid)
     fp32 = det.decision_function(valid)
     det.params["inference"] = "int8"
     det._infer = None
     int8 = det.decision_function(valid)
     assert det.info_["inference_engine"] == "int8"
-    assert np.abs(fp32 - int8).max() < 0.05
-    assert np.corrcoef(fp32, int8)[0, 1] > 0.95
+    z32, z8 = np.log(fp32 / (1 - fp32)), np.log(int8 / (1 - int8))
+    assert z32.std() > 1.0, "the model did not learn enough for this comparison"
+    assert np.corrcoef(z32, z8)[0, 1] > 0.99
+    assert np.median(np.abs(z32 - z8)) < 0.25 * z32.std()
+    assert np.mean((z32 > 0) == (z8 > 0)) >= 0.9
 
 
 def test_unknown_inference_engine():

@@ -85,7 +85,7 @@ class OnnxInt8Classifier:
                                   output_names=["logits"], dynamo=False, opset_version=17,
                                   dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
                                                 "attention_mask": {0: "batch", 1: "tokens"}})
-                quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+                quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads or torch.get_num_threads()
             opts.log_severity_level = 3
