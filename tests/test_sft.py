@@ -276,3 +276,47 @@ def test_packaged_smollm2_decoder(tiny):
     assert det.info_["backbone_kind"] == "decoder" and det.info_["parameters"]["total"] > 100e6
     s = det.decision_function(valid)
     assert np.isfinite(s).all() and s.std() > 0
+
+
+# ---------------------------------------------------------------- shallower backbones (--layers)
+def test_keep_first_layers_truncates_bert_and_llama():
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    from llmad.models.depth import keep_first_layers
+    from llmad.models.reft import transformer_layers
+
+    bert = _tiny_bert()
+    first = transformer_layers(bert)[0]
+    keep_first_layers(bert, 1)
+    assert len(transformer_layers(bert)) == 1 and transformer_layers(bert)[0] is first
+    assert bert.config.num_hidden_layers == 1
+    assert bert(input_ids=torch.tensor([[1, 2, 3]])).logits.shape == (1, 2)
+    torch.manual_seed(0)
+    llama = LlamaForSequenceClassification(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32,
+                                                       num_hidden_layers=3, num_attention_heads=2,
+                                                       num_key_value_heads=2, pad_token_id=0))
+    keep_first_layers(llama, 2)
+    assert len(transformer_layers(llama)) == 2 and llama.config.num_hidden_layers == 2
+    assert llama(input_ids=torch.tensor([[1, 2, 3]])).logits.shape == (1, 2)
+    with pytest.raises(LlmadError, match="between 1 and 2"):
+        keep_first_layers(llama, 5)
+
+
+def test_sft_with_fewer_layers_trains_saves_and_loads(tiny, tmp_path):
+    train, valid = tiny
+    det = make_detector("sft", adapter="reft", layers=3, max_length=64, seed=0,
+                        train={"epochs": 1, "batch_size": 16, "early_stopping": 0}).fit(train, valid)
+    from llmad.models.reft import transformer_layers
+
+    assert len(transformer_layers(det.model_.model)) == 3 and len(det.model_.interventions) == 3
+    full = make_detector("sft", adapter="reft", max_length=64, seed=0)
+    full._build()
+    assert det.info_["parameters"]["total"] < full.info_["parameters"]["total"]
+    det.save(tmp_path / "l3")
+    again = load_detector(tmp_path / "l3")
+    assert again.params["layers"] == 3
+    np.testing.assert_allclose(again.decision_function(valid), det.decision_function(valid), rtol=1e-4, atol=1e-5)
+    with pytest.raises(LlmadError, match="out of range"):
+        make_detector("sft", adapter={"kind": "reft", "reft": {"layers": [4]}}, layers=3)._build()
+    with pytest.raises(LlmadError, match="positive"):
+        make_detector("sft", layers=0)

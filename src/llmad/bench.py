@@ -34,6 +34,7 @@ class BenchConfig:
     n_infer: int = 2000
     batch_size: int = 32
     max_length: int = 64
+    layers: int | None = None
     pipeline: bool = True
     seed: int = 0
 
@@ -133,7 +134,7 @@ def run_bench(cfg: BenchConfig, log=print) -> BenchResult:
     for adapter in cfg.adapters:
         log(f"[{adapter}] training on {len(train)} records ...")
         det = FineTuned(backbone=cfg.backbone, adapter=adapter, template=cfg.template, max_length=cfg.max_length,
-                        seed=cfg.seed, inference="torch",
+                        layers=cfg.layers, seed=cfg.seed, inference="torch",
                         train={"epochs": 1, "batch_size": cfg.batch_size, "early_stopping": 0})
         with peak_memory() as mem_train:
             det._fit(train, None)

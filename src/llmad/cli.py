@@ -245,6 +245,7 @@ def train(
     adapter: str = typer.Option("lora", help="[sft] Adapter: full, head, lora, reft."),
     template: str = typer.Option("compact", help="[sft] Text template: compact, paper, readable, context."),
     max_length: int = typer.Option(128, help="[sft] Max tokens per record (longer ones are truncated)."),
+    layers: Optional[int] = typer.Option(None, help="[sft] Keep only the first N transformer layers (faster; default all)."),
     epochs: float = typer.Option(3.0, help="[sft] Epochs (fractions allowed)."),
     lr: Optional[float] = typer.Option(None, help="[sft] Learning rate (default per adapter)."),
     batch_size: int = typer.Option(32, help="[sft] Batch size."),
@@ -275,7 +276,7 @@ def train(
     if detector == "sft":
         params = dict(
             backbone=backbone, template=template, max_length=max_length, max_train=max_train,
-            train_frac=train_frac, seed=seed, inference=inference,
+            train_frac=train_frac, seed=seed, inference=inference, layers=layers,
             adapter={"kind": adapter, "lora": {"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout},
                      "reft": {"rank": reft_rank, "layers": _int_list(reft_layers), "positions": reft_positions}},
             train={"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
@@ -429,6 +430,7 @@ def bench(
     n_infer: int = typer.Option(2000, help="Records scored at inference."),
     batch_size: int = typer.Option(32, help="Training batch size (and the batched pipeline's)."),
     max_length: int = typer.Option(64, help="Max tokens per record."),
+    layers: Optional[int] = typer.Option(None, help="Keep only the first N transformer layers (default all)."),
     pipeline: bool = typer.Option(True, help="Also time transformers.pipeline on the LoRA model."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON here."),
@@ -438,7 +440,7 @@ def bench(
 
     cfg = BenchConfig(dataset=dataset, backbone=backbone, adapters=tuple(a.strip() for a in adapters.split(",") if a.strip()),
                       template=template, n_train=n_train, n_infer=n_infer, batch_size=batch_size,
-                      max_length=max_length, pipeline=pipeline)
+                      max_length=max_length, layers=layers, pipeline=pipeline)
     res = run_bench(cfg, log=lambda m: err.print(m, markup=False)).to_dict()
     res["command"] = "llmad " + " ".join(sys.argv[1:])
     if out_file:

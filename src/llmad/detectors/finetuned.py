@@ -20,8 +20,8 @@ from safetensors.torch import load_file, save_file
 from llmad import LlmadError
 from llmad.detectors.base import Detector
 from llmad.eval.metrics import best_f1_threshold, compute
-from llmad.models.fast import OnnxInt8Classifier, pick_engine
 from llmad.models.adapters import AdapterConfig, apply_adapter, count_parameters, trainable_state
+from llmad.models.fast import OnnxInt8Classifier, pick_engine
 from llmad.models.registry import materialise, resolve
 from llmad.models.training import TrainConfig, pad_batch, seed_everything, train_classifier
 
@@ -67,14 +67,16 @@ class FineTuned(Detector):
                  max_length: int = 128, train: dict | None = None, max_train: int | None = None,
                  train_frac: float | None = None, seed: int = 0, eval_batch_size: int = 64,
                  device: str | None = None, threads: int | None = None, features: str | None = None,
-                 inference: str = "auto", **_):
+                 inference: str = "auto", layers: int | None = None, **_):
         acfg = adapter if isinstance(adapter, dict) else {"kind": adapter}
         AdapterConfig(**acfg)  # validate early
         tcfg = {**(train or {}), "seed": seed}
         TrainConfig(**tcfg)
         super().__init__(backbone=backbone, adapter=acfg, template=template, max_length=max_length,
                          train=tcfg, max_train=max_train, train_frac=train_frac, seed=seed,
-                         eval_batch_size=eval_batch_size, inference=inference)
+                         eval_batch_size=eval_batch_size, inference=inference, layers=layers)
+        if layers is not None and layers < 1:
+            raise LlmadError(f"layers must be a positive number of transformer layers, not {layers}")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if threads or self.device == "cpu":
             torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
@@ -100,6 +102,10 @@ class FineTuned(Detector):
             model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, trust_remote_code=False)
         except OSError as e:
             raise LlmadError(f"cannot load backbone {bb.name!r} from {path}: {str(e).splitlines()[0]}") from None
+        if self.params.get("layers"):
+            from llmad.models.depth import keep_first_layers
+
+            keep_first_layers(model, self.params["layers"])
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token or tok.unk_token
         model.config.pad_token_id = tok.pad_token_id

@@ -95,6 +95,11 @@ class ReftModel(nn.Module):
         self.cfg = cfg
         layers = transformer_layers(model)
         chosen = cfg.layers if cfg.layers is not None else list(range(len(layers)))
+        bad = [i for i in chosen if not 0 <= i < len(layers)]
+        if bad:
+            from llmad import LlmadError
+
+            raise LlmadError(f"ReFT layer(s) {bad} out of range: the backbone has layers 0..{len(layers) - 1}")
         dim = model.config.hidden_size
         self.interventions = nn.ModuleDict(
             {str(i): LoReFTIntervention(dim, cfg.rank, cfg.dropout) for i in chosen})
