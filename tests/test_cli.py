@@ -154,3 +154,13 @@ def test_bench_json_side_by_side(tmp_path):
 
 def test_bench_rejects_unknown_adapter():
     assert_clean_error(llmad("bench", "--adapters", "prefix", check=False), "unknown adapter")
+
+
+def test_export_fitted_template_needs_a_split(tmp_path):
+    out = tmp_path / "d.csv"
+    assert_clean_error(llmad("data", "export", "flowbench/sample", "--template", "deciles", "--out", out, check=False),
+                       "give --split")
+    llmad("data", "export", "flowbench/sample", "--template", "deciles", "--split", "run", "--part", "valid",
+          "--out", out)
+    df = pd.read_csv(out, keep_default_na=False)
+    assert len(df) > 0 and all(len(t.split()) == 12 for t in df["text"])

@@ -82,3 +82,48 @@ def test_best_threshold_on_validation():
     t = best_f1_threshold(y, s)
     assert 0.3 < t <= 0.6
     assert compute(y, s, t).f1 == 1.0
+
+
+def test_deciles_template_is_fitted_on_train_only(sample):
+    import json
+
+    from llmad.data.splits import split
+    from llmad.text import fit_template, needs_fit
+
+    parts = split(sample, "run", seed=0)
+    assert needs_fit("deciles") and not needs_fit("compact")
+    with pytest.raises(LlmadError, match="needs the state"):
+        render(parts["test"], "deciles")
+    state = fit_template("deciles", parts["train"])
+    assert json.loads(json.dumps(state)) == state and state["n_fit"] == len(parts["train"])
+    texts = render(parts["test"], "deciles", state)
+    assert len(texts) == len(parts["test"])
+    codes = [t.split()[:11] for t in texts]
+    assert all(c == "-" or 0 <= int(c) <= 9 for row in codes for c in row)
+    assert all(len(t.split()) == 12 for t in texts)  # 11 fields, then the transformation
+    # the state depends on the train part only: refitting with test rows changed changes nothing
+    again = fit_template("deciles", parts["train"])
+    assert again == state
+    # per transformation: a job at its transformation's training maximum runtime is in the top decile
+    tr = parts["train"]
+    ind = tr[tr["kickstart_transformations"].astype(str) == "individuals"]
+    top = ind.loc[[ind["runtime"].idxmax()]]
+    assert render(top, "deciles", state)[0].split()[2] == "9"
+    # a transformation never seen in training falls back to the global edges; missing values read '-'
+    odd = top.copy()
+    odd["kickstart_transformations"] = "brand_new"
+    odd["stage_in_delay"] = np.nan
+    out = render(odd, "deciles", state)[0].split()
+    assert out[-1] == "brand_new" and out[4] == "-"
+
+
+def test_deciles_with_a_detector_saves_its_state(sample, tmp_path):
+    from llmad.data.splits import split
+    from llmad.detectors import load_detector, make_detector
+
+    parts = split(sample, "run", seed=0)
+    det = make_detector("tfidf", template="deciles").fit(parts["train"], parts["valid"])
+    assert det.info_["template_state"]["n_fit"] == len(parts["train"])
+    det.save(tmp_path / "m")
+    again = load_detector(tmp_path / "m")
+    np.testing.assert_allclose(again.decision_function(parts["test"]), det.decision_function(parts["test"]))

@@ -123,7 +123,9 @@ def run_bench(cfg: BenchConfig, log=print) -> BenchResult:
     from llmad.models.fast import onnx_available
 
     train, test = _slices(cfg)
-    texts = texts_of(test, cfg.template)
+    from llmad.text import fit_template
+
+    texts = texts_of(test, cfg.template, fit_template(cfg.template, train))
     res = BenchResult(config=asdict(cfg))
     res.environment = {"llmad": __version__, "torch": torch.__version__, "python": platform.python_version(),
                        "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),

@@ -189,7 +189,7 @@ def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help
 def data_export(
     dataset: str,
     out_file: Path = typer.Option(..., "--out", help="CSV to write (columns text,label)."),
-    template: str = typer.Option("paper", help="Text template: paper, readable, context."),
+    template: str = typer.Option("paper", help="Text template: paper, readable, context, compact, deciles."),
     split_kind: Optional[str] = typer.Option(None, "--split", help=f"Split: {', '.join(SPLITS)}."),
     part: str = typer.Option("test", help="Part of the split: train, valid, test."),
     seed: int = typer.Option(0, help="Split seed (the 'paper' split always uses 42)."),
@@ -209,10 +209,18 @@ def data_export(
             out_file, index=False)
         err.print(f"wrote {len(table)} rows to {out_file}")
         return
+    from llmad.text import fit_template, needs_fit
+
     table = _load(dataset)
+    state = None
+    if needs_fit(template) and not split_kind:
+        raise LlmadError(f"template {template!r} learns from training records: give --split, and it is fitted "
+                         "on that split's train part")
     if split_kind:
-        table = _part(split(table, SplitConfig(split_kind, seed)), part)
-    pd.DataFrame({"text": render(table, template), "label": table["label"].astype(int).to_numpy()}).to_csv(
+        parts = split(table, SplitConfig(split_kind, seed))
+        state = fit_template(template, parts["train"])
+        table = _part(parts, part)
+    pd.DataFrame({"text": render(table, template, state), "label": table["label"].astype(int).to_numpy()}).to_csv(
         out_file, index=False)
     err.print(f"wrote {len(table)} rows to {out_file}")
 
@@ -243,7 +251,7 @@ def train(
     features: str = typer.Option("paper", help="[gbdt/iforest] Numeric features: paper (9) or all."),
     backbone: str = typer.Option("minilm", help="[sft] Backbone: minilm, smollm2, a Hugging Face id or a path."),
     adapter: str = typer.Option("lora", help="[sft] Adapter: full, head, lora, reft."),
-    template: str = typer.Option("compact", help="[sft] Text template: compact, paper, readable, context."),
+    template: str = typer.Option("compact", help="[sft] Text template: compact, deciles, paper, readable, context."),
     max_length: int = typer.Option(128, help="[sft] Max tokens per record (longer ones are truncated)."),
     layers: Optional[int] = typer.Option(None, help="[sft] Keep only the first N transformer layers (faster; default all)."),
     epochs: float = typer.Option(3.0, help="[sft] Epochs (fractions allowed)."),

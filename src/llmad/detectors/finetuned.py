@@ -28,13 +28,13 @@ from llmad.models.training import TrainConfig, pad_batch, seed_everything, train
 WEIGHTS = "trainable.safetensors"
 
 
-def texts_of(x: pd.DataFrame, template: str) -> list[str]:
-    """Text of each record: a ``text`` column if present, else the named template."""
+def texts_of(x: pd.DataFrame, template: str, state: dict | None = None) -> list[str]:
+    """Text of each record: a ``text`` column if present, else the named template (fitted ones take ``state``)."""
     if "text" in x.columns:
         return x["text"].astype(str).tolist()
     from llmad.text import render
 
-    return render(x, template)
+    return render(x, template, state)
 
 
 def subsample(n: int, labels: np.ndarray, frac: float | None, max_n: int | None, seed: int) -> np.ndarray:
@@ -126,7 +126,8 @@ class FineTuned(Detector):
         idx = subsample(len(train), y, p["train_frac"], p["max_train"], p["seed"])
         train = train.iloc[idx]
         self._build()
-        enc = self._encode(texts_of(train, p["template"]))
+        self._fit_template(train)
+        enc = self._encode(self._texts(train))
         self.info_["n_train_used"] = int(len(enc))
         self.info_["truncated_train"] = int(sum(len(e) >= p["max_length"] for e in enc))
         cfg = TrainConfig(**p["train"])
@@ -160,6 +161,19 @@ class FineTuned(Detector):
         self.threshold_ = best_f1_threshold(tune["label"].to_numpy(), self.decision_function(tune))
         self.info_["threshold_from"] = "valid" if tune is valid else "train"
         return self
+
+    def _fit_template(self, train: pd.DataFrame) -> None:
+        """A fitted template (``deciles``) learns its state from the training records only; saved in the JSON."""
+        from llmad.text import fit_template
+
+        self.info_.pop("template_state", None)
+        if "text" not in train.columns:
+            state = fit_template(self.params["template"], train)
+            if state is not None:
+                self.info_["template_state"] = state
+
+    def _texts(self, x: pd.DataFrame) -> list[str]:
+        return texts_of(x, self.params["template"], self.info_.get("template_state"))
 
     # ------------------------------------------------------------------ inference
     def _merged(self):
@@ -211,13 +225,13 @@ class FineTuned(Detector):
         return out[inverse]
 
     def _scores_and_loss(self, x: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, float]:
-        logits = self._logits(texts_of(x, self.params["template"]))
+        logits = self._logits(self._texts(x))
         t = torch.from_numpy(logits)
         loss = float(torch.nn.functional.cross_entropy(t, torch.from_numpy(y).long()))
         return _score(logits), loss
 
     def decision_function(self, x: pd.DataFrame) -> np.ndarray:
-        return _score(self._logits(texts_of(x, self.params["template"])))
+        return _score(self._logits(self._texts(x)))
 
     # ------------------------------------------------------------------ persistence
     def _save_state(self, path: Path) -> None:

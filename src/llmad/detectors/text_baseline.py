@@ -39,7 +39,7 @@ class TfidfLR(Detector):
             return x["text"].astype(str).tolist()
         from llmad.text import render
 
-        return render(x, self.params["template"])
+        return render(x, self.params["template"], self.info_.get("template_state"))
 
     def _vectorizer(self, vocabulary=None):
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -57,6 +57,12 @@ class TfidfLR(Detector):
         if len(np.unique(y)) < 2:
             raise LlmadError(f"tfidf needs both classes in the training part; it has only label {y[0]} "
                              f"({len(y)} records)")
+        if "text" not in train.columns:
+            from llmad.text import fit_template
+
+            state = fit_template(self.params["template"], train)
+            if state is not None:
+                self.info_["template_state"] = state
         self.vectorizer_ = self._vectorizer()
         try:
             X = self.vectorizer_.fit_transform(self._texts(train))

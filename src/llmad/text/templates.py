@@ -6,12 +6,16 @@ the value printed as pandas prints a float (``6.0``, ``1014254291.0``, ``771.8``
 ``readable`` is ours: readable names with units and compact numbers (fewer tokens for the model).
 ``context`` adds peer context: the job's runtime relative to the median of jobs of the same
 transformation in the same run (computed within the table being serialised; no labels involved).
+
+``deciles`` is *fitted*: its bin edges are learnt from the training records only (see
+:func:`fit_template`) and travel with the model as JSON.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -30,15 +34,51 @@ def register(name: str):
     return deco
 
 
+@dataclass(frozen=True)
+class FittedTemplate:
+    """A template with state learnt from training records: ``fit(table) -> JSON dict``, ``render(table, state)``."""
+
+    fit: Callable[[pd.DataFrame], dict]
+    render: Callable[[pd.DataFrame, dict], list[str]]
+
+
+FITTED: dict[str, FittedTemplate] = {}
+
+
+def names() -> list[str]:
+    return sorted([*TEMPLATES, *FITTED])
+
+
 def get_template(name: str) -> Template:
     try:
         return TEMPLATES[name]
     except KeyError:
-        raise LlmadError(f"unknown template {name!r}; known: {', '.join(sorted(TEMPLATES))}") from None
+        if name in FITTED:
+            raise LlmadError(f"template {name!r} is fitted on training records: use fit_template first") from None
+        raise LlmadError(f"unknown template {name!r}; known: {', '.join(names())}") from None
 
 
-def render(table: pd.DataFrame, template: str = "paper") -> list[str]:
-    """Serialise every row of ``table`` with the named template."""
+def needs_fit(name: str) -> bool:
+    if name not in TEMPLATES and name not in FITTED:
+        raise LlmadError(f"unknown template {name!r}; known: {', '.join(names())}")
+    return name in FITTED
+
+
+def fit_template(name: str, train: pd.DataFrame) -> dict | None:
+    """The state of a fitted template learnt from ``train`` (None for a stateless template)."""
+    if not needs_fit(name):
+        return None
+    if len(train) == 0:
+        raise LlmadError(f"template {name!r} cannot be fitted on zero records")
+    return FITTED[name].fit(train)
+
+
+def render(table: pd.DataFrame, template: str = "paper", state: dict | None = None) -> list[str]:
+    """Serialise every row of ``table`` with the named template (``state`` from :func:`fit_template`)."""
+    if needs_fit(template):
+        if state is None:
+            raise LlmadError(f"template {template!r} needs the state fitted on training records")
+        return FITTED[template].render(table, state)
     return get_template(template)(table)
 
 
@@ -173,11 +213,70 @@ def compact(table: pd.DataFrame) -> list[str]:
     cols = _columns(table, [c for c, _, _ in _COMPACT])
     rt = peer_ratio(table, "runtime")
     cpu = peer_ratio(table, "kickstart_executables_cpu_time")
-    tr = (table["kickstart_transformations"].astype(str).tolist()
-          if "kickstart_transformations" in table.columns else [""] * len(table))
+    tr = _transformations(table)
     out = []
     for i, row in enumerate(zip(*cols)):
-        name = tr[i].split("::")[-1].split(":")[0] if tr[i] and tr[i] not in ("<NA>", "nan") else "job"
+        name = tr[i]
         body = " ".join(f"{label} {_short(v, unit)}" for (_, label, unit), v in zip(_COMPACT, row))
         out.append(f"{name} {body} peers {_percent(rt[i])} {_percent(cpu[i])}")
     return out
+
+
+def _transformations(table: pd.DataFrame) -> list[str]:
+    """Short transformation name of each job (``pegasus::dirmanager`` -> ``dirmanager``), ``job`` if unknown."""
+    if "kickstart_transformations" not in table.columns:
+        return ["job"] * len(table)
+    out = []
+    for t in table["kickstart_transformations"].astype(str).tolist():
+        out.append(t.split("::")[-1].split(":")[0] if t and t not in ("<NA>", "nan") else "job")
+    return out
+
+
+# ------------------------------------------------------------------ deciles (fitted)
+_DECILE_FIELDS = PAPER_FEATURES + ("peer_runtime", "peer_cpu")
+_DECILES = 10
+
+
+def _decile_matrix(table: pd.DataFrame) -> np.ndarray:
+    cols = _columns(table, PAPER_FEATURES)
+    rt = peer_ratio(table, "runtime")
+    cpu = peer_ratio(table, "kickstart_executables_cpu_time")
+    return np.column_stack(cols + [rt, cpu]) if len(table) else np.zeros((0, len(_DECILE_FIELDS)))
+
+
+def _edges(values: np.ndarray) -> list[float]:
+    v = values[np.isfinite(values)]
+    if not len(v):
+        return []
+    return [float(e) for e in np.unique(np.quantile(v, np.linspace(0, 1, _DECILES + 1)[1:-1]))]
+
+
+def _fit_deciles(train: pd.DataFrame) -> dict:
+    x = _decile_matrix(train)
+    tr = np.asarray(_transformations(train), dtype=object)
+    per = {}
+    for name in sorted(set(tr)):
+        m = tr == name
+        per[name] = [_edges(x[m, j]) for j in range(x.shape[1])]
+    return {"fields": list(_DECILE_FIELDS), "deciles": _DECILES, "n_fit": int(len(train)),
+            "global": [_edges(x[:, j]) for j in range(x.shape[1])], "by_transformation": per}
+
+
+def _render_deciles(table: pd.DataFrame, state: dict) -> list[str]:
+    if state.get("fields") != list(_DECILE_FIELDS):
+        raise LlmadError("deciles template state does not match this version's fields")
+    x = _decile_matrix(table)
+    tr = _transformations(table)
+    codes = np.full(x.shape, -1, dtype=np.int64)
+    per = state["by_transformation"]
+    for name in set(tr):
+        rows = np.flatnonzero(np.asarray(tr, dtype=object) == name)
+        edges = per.get(name, state["global"])
+        for j, e in enumerate(edges):
+            v = x[rows, j]
+            b = np.searchsorted(np.asarray(e, dtype=np.float64), v, side="right")
+            codes[rows, j] = np.where(np.isfinite(v), b, -1)
+    return [" ".join("-" if c < 0 else str(c) for c in row) + f" {name}" for row, name in zip(codes.tolist(), tr)]
+
+
+FITTED["deciles"] = FittedTemplate(_fit_deciles, _render_deciles)
