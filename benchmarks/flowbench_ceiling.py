@@ -1,0 +1,78 @@
+"""How much can a per-job detector know? Gradient-boosted trees on richer and richer honest feature sets.
+
+The language-model detectors read one job's text. This script measures, with LightGBM on the same
+run split and the same validation threshold, what the information in one job record supports:
+
+- ``paper``: the 9 paper features (the `gbdt` baseline);
+- ``deciles``: the codes of the `deciles` template (edges fitted on train) + the transformation;
+- ``compact``: the raw values the `compact` template prints (9 features, 2 peer ratios, transformation);
+- ``rich``: every numeric non-host column, peer ratios (value / median of the same transformation in the
+  same run) of 11 columns, runtime / CPU time, stage-in and stage-out throughput.
+
+No host, site or node column enters any of them. Usage (one line per workflow and feature set):
+
+    LLMAD_DATA_DIR=../shared/data python benchmarks/flowbench_ceiling.py 1000genome montage predict_future_sales
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+
+from llmad.data.flowbench import PAPER_FEATURES, feature_columns, load_workflow
+from llmad.data.splits import split
+from llmad.eval.metrics import best_f1_threshold, compute
+from llmad.text.templates import _transformations, fit_template, peer_ratio, render
+
+PEERS = ("runtime", "kickstart_executables_cpu_time", "stage_in_delay", "stage_out_delay", "queue_delay",
+         "wms_delay", "post_script_delay", "kickstart_online_utime", "kickstart_online_stime",
+         "kickstart_online_iowait", "stage_in_effective_bytes_per_sec")
+
+
+def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> np.ndarray:
+    tr = np.array([vocab.setdefault(t, len(vocab)) for t in _transformations(part)], dtype=float)
+    if kind == "paper":
+        return part[list(PAPER_FEATURES)].to_numpy(float)
+    if kind == "deciles":
+        rows = [t.split()[:-1] for t in render(part, "deciles", state)]
+        x = np.array([[np.nan if c == "-" else float(c) for c in r] for r in rows])
+        return np.column_stack([x, tr])
+    cols = [part[c].to_numpy(float) for c in PAPER_FEATURES]
+    cols += [peer_ratio(part, "runtime"), peer_ratio(part, "kickstart_executables_cpu_time"), tr]
+    if kind == "compact":
+        return np.column_stack(cols)
+    extra = [part[c].to_numpy(float) for c in feature_columns(part, "all") if c not in PAPER_FEATURES]
+    extra += [peer_ratio(part, c) for c in PEERS if c in part.columns]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        extra += [part["runtime"].to_numpy(float) / part["kickstart_executables_cpu_time"].to_numpy(float),
+                  part["stage_in_bytes"].to_numpy(float) / part["stage_in_delay"].to_numpy(float),
+                  part["stage_out_bytes"].to_numpy(float) / part["stage_out_delay"].to_numpy(float)]
+    x = np.column_stack(cols + extra)
+    x[~np.isfinite(x)] = np.nan
+    return x
+
+
+def main(workflows: list[str], seed: int = 0) -> None:
+    import lightgbm as lgb
+
+    for wf in workflows:
+        parts = split(load_workflow(wf), "run", seed=seed)
+        state = fit_template("deciles", parts["train"])
+        for kind in ("paper", "deciles", "compact", "rich"):
+            vocab: dict = {}
+            x = {k: features(p, kind, state, vocab) for k, p in parts.items()}
+            params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "seed": seed,
+                      "deterministic": True, "force_row_wise": True, "num_threads": 2, "verbosity": -1}
+            booster = lgb.train(params, lgb.Dataset(x["train"], label=parts["train"]["label"].to_numpy()), 300)
+            thr = best_f1_threshold(parts["valid"]["label"].to_numpy(), booster.predict(x["valid"]))
+            m = compute(parts["test"]["label"].to_numpy(), booster.predict(x["test"]), thr)
+            print(json.dumps({"workflow": wf, "features": kind, "n_features": int(x["train"].shape[1]),
+                              "f1": round(m.f1, 4), "roc_auc": round(m.roc_auc, 4), "pr_auc": round(m.pr_auc, 4),
+                              "n_test": m.n, "split": "run", "seed": seed}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["1000genome", "montage", "predict_future_sales"])
