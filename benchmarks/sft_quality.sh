@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Quality of the fine-tuned MiniLM detectors on three Flow-Bench workflows (run split, seed 0,
 # threshold = max F1 on validation, metrics on the test part), one `llmad train` + `llmad evaluate`
-# per line. Results: runs/quality/<name>/eval.json and one JSONL summary.
-#   usage: LLMAD_DATA_DIR=../shared/data bash benchmarks/sft_quality.sh [max_train_compact] [max_train_paper]
+# per line, next to the gradient-boosted baseline. Results: runs/quality/<name>/eval.json and one JSONL
+# summary (`python benchmarks/summarise.py runs/quality` prints the table).
+#   usage: LLMAD_DATA_DIR=../shared/data bash benchmarks/sft_quality.sh [max_train_deciles] [max_train_paper]
 set -euo pipefail
-MAX_COMPACT="${1:-20000}"
+MAX_DECILES="${1:-40000}"
 MAX_PAPER="${2:-10000}"
-OUT=runs/quality
+OUT="${OUT:-runs/quality}"
 mkdir -p "$OUT"
 run() {  # name dataset args...
   local name=$1 ds=$2; shift 2
   if [ -f "$OUT/$name/eval.json" ]; then echo "skip $name"; return; fi
   local t0=$(date +%s)
-  llmad train "$ds" --detector sft --seed 0 --epochs 1 --out "$OUT/$name" "$@"
+  llmad train "$ds" --seed 0 --out "$OUT/$name" "$@"
   llmad evaluate "$OUT/$name" --json > "$OUT/$name/eval.json"
-  python - "$OUT/$name" "$name" "$(( $(date +%s) - t0 ))" "llmad train $ds --detector sft --seed 0 --epochs 1 $*" <<'PY' >> "$OUT/summary.jsonl"
+  python - "$OUT/$name" "$name" "$(( $(date +%s) - t0 ))" "llmad train $ds --seed 0 $*" <<'PY' >> "$OUT/summary.jsonl"
 import json, sys
 d, name, secs, cmd = sys.argv[1:]
 m = json.load(open(f"{d}/eval.json"))
@@ -27,16 +28,18 @@ print(json.dumps({"name": name, "command": cmd, "f1": m["f1"], "roc_auc": m["roc
 PY
   tail -1 "$OUT/summary.jsonl"
 }
-for adapter in lora reft; do
-  run "1000genome-$adapter-compact" flowbench/1000genome --adapter "$adapter" --template compact
-done
-for wf in montage predict_future_sales; do
-  for adapter in lora reft; do
-    run "$wf-$adapter-compact" "flowbench/$wf" --adapter "$adapter" --template compact --max-train "$MAX_COMPACT"
-  done
-done
 for wf in 1000genome montage predict_future_sales; do
+  run "$wf-gbdt" "flowbench/$wf" --detector gbdt
   for adapter in lora reft; do
-    run "$wf-$adapter-paper" "flowbench/$wf" --adapter "$adapter" --template paper --max-length 128 --max-train "$MAX_PAPER"
+    run "$wf-$adapter-deciles" "flowbench/$wf" --detector sft --adapter "$adapter" --template deciles \
+      --max-length 32 --epochs 1 --max-train "$MAX_DECILES"
   done
 done
+if [ "${PAPER:-1}" = 1 ]; then
+  for wf in 1000genome montage predict_future_sales; do
+    for adapter in lora reft; do
+      run "$wf-$adapter-paper" "flowbench/$wf" --detector sft --adapter "$adapter" --template paper \
+        --max-length 128 --epochs 1 --max-train "$MAX_PAPER"
+    done
+  done
+fi
