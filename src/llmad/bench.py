@@ -29,7 +29,7 @@ class BenchConfig:
     dataset: str = "flowbench/sample"
     backbone: str = "minilm"
     adapters: tuple[str, ...] = ADAPTERS
-    template: str = "compact"
+    template: str = "deciles"
     n_train: int = 512
     n_infer: int = 2000
     batch_size: int = 32

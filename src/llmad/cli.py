@@ -251,7 +251,7 @@ def train(
     features: str = typer.Option("paper", help="[gbdt/iforest] Numeric features: paper (9) or all."),
     backbone: str = typer.Option("minilm", help="[sft] Backbone: minilm, smollm2, a Hugging Face id or a path."),
     adapter: str = typer.Option("lora", help="[sft] Adapter: full, head, lora, reft."),
-    template: str = typer.Option("compact", help="[sft] Text template: compact, deciles, paper, readable, context."),
+    template: Optional[str] = typer.Option(None, help="[sft/tfidf] Flow-Bench text template: deciles (sft default), compact, paper, readable (tfidf default), context."),
     max_length: int = typer.Option(128, help="[sft] Max tokens per record (longer ones are truncated)."),
     layers: Optional[int] = typer.Option(None, help="[sft] Keep only the first N transformer layers (faster; default all)."),
     epochs: float = typer.Option(3.0, help="[sft] Epochs (fractions allowed)."),
@@ -283,7 +283,7 @@ def train(
     parts = split(table, SplitConfig(split_kind, seed))
     if detector == "sft":
         params = dict(
-            backbone=backbone, template=template, max_length=max_length, max_train=max_train,
+            backbone=backbone, template=template or "deciles", max_length=max_length, max_train=max_train,
             train_frac=train_frac, seed=seed, inference=inference, layers=layers,
             adapter={"kind": adapter, "lora": {"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout},
                      "reft": {"rank": reft_rank, "layers": _int_list(reft_layers), "positions": reft_positions}},
@@ -292,7 +292,7 @@ def train(
                    "eval_every": eval_every, "precision": precision},
         )
     elif detector == "tfidf":
-        params = dict(seed=seed, template=template)
+        params = dict(seed=seed, **({"template": template} if template else {}))
     else:
         params = dict(features=features, seed=seed)
     det = make_detector(detector, **params)
@@ -433,7 +433,7 @@ def bench(
     dataset: str = typer.Option("flowbench/sample", help="Dataset the fixed slice is cut from (run split, seed 0)."),
     backbone: str = typer.Option("minilm", help="Backbone."),
     adapters: str = typer.Option("head,lora,reft,full", help="Comma-separated adapters to measure."),
-    template: str = typer.Option("compact", help="Text template."),
+    template: str = typer.Option("deciles", help="Text template."),
     n_train: int = typer.Option(512, help="Training records (one pass)."),
     n_infer: int = typer.Option(2000, help="Records scored at inference."),
     batch_size: int = typer.Option(32, help="Training batch size (and the batched pipeline's)."),
@@ -473,7 +473,7 @@ def bench(
                   f"default detector is {p['speedup_default_detector']:.1f}x the default pipeline")
 
 
-DEMO_SFT = dict(backbone="minilm", adapter="lora", template="compact", max_length=64, max_train=2000,
+DEMO_SFT = dict(backbone="minilm", adapter="lora", template="deciles", max_length=32, max_train=2000,
                 train={"epochs": 2, "batch_size": 32})
 
 
@@ -486,7 +486,7 @@ def demo(
     """The main job on the embedded defaults: the packaged Flow-Bench sample and the packaged MiniLM.
 
     Trains each detector on a run split (threshold from validation) and reports test metrics.
-    The language model is fine-tuned with LoRA on at most 1,500 training records for 2 epochs so the demo
+    The language model is fine-tuned with LoRA on at most 2,000 training records for 2 epochs so the demo
     finishes in about a minute on a laptop CPU.
     """
     ds = "flowbench/sample"
@@ -504,7 +504,7 @@ def demo(
                   "fit_seconds": round(fit_s, 1), "llmad_version": __version__,
                   "command": f"llmad demo --detectors {detectors} --seed {seed}"})
         if name == "sft":
-            m["model"] = "sft (minilm + lora)"
+            m["model"] = "sft (minilm + lora, deciles)"
         results.append(m)
     if json_out:
         print(json.dumps(results))

@@ -63,7 +63,7 @@ class FineTuned(Detector):
 
     name = "sft"
 
-    def __init__(self, backbone: str = "minilm", adapter: str | dict = "lora", template: str = "compact",
+    def __init__(self, backbone: str = "minilm", adapter: str | dict = "lora", template: str = "deciles",
                  max_length: int = 128, train: dict | None = None, max_train: int | None = None,
                  train_frac: float | None = None, seed: int = 0, eval_batch_size: int = 64,
                  device: str | None = None, threads: int | None = None, features: str | None = None,
