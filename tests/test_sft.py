@@ -4,6 +4,7 @@ import importlib.util
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -251,14 +252,13 @@ def test_decoder_backbone_last_token_pooling(tiny, tiny_llama_dir, adapter, tmp_
     # last-token pooling with right padding: a record scores the same alone and batched with longer ones
     det.params["inference"] = "torch"
     det._infer = None
-    short = valid.iloc[[0]]
-    alone = det.decision_function(short)
-    batched = det.decision_function(valid.iloc[:20])
-    from llmad.detectors.finetuned import texts_of
-
-    texts = texts_of(valid.iloc[:20], det.params["template"])
-    same = [i for i, t in enumerate(texts) if t == texts_of(short, det.params["template"])[0]]
-    np.testing.assert_allclose(batched[same], alone[0], atol=1e-5)
+    # texts given directly (a ``text`` column): the shortest one alone, then batched with 19 longer ones
+    texts = sorted(set(det._texts(valid)), key=lambda t: len(det.tokenizer_(t)["input_ids"]))
+    batch = pd.DataFrame({"text": texts[:1] + texts[-19:]})
+    assert len(det.tokenizer_(texts[0])["input_ids"]) < len(det.tokenizer_(texts[-1])["input_ids"])
+    alone = det.decision_function(batch.iloc[[0]])
+    batched = det.decision_function(batch)
+    np.testing.assert_allclose(batched[0], alone[0], atol=1e-5)
     det.save(tmp_path / "m")
     np.testing.assert_allclose(load_detector(tmp_path / "m").decision_function(valid), det.decision_function(valid),
                                atol=1e-5)
