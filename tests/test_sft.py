@@ -316,6 +316,11 @@ def test_sft_with_fewer_layers_trains_saves_and_loads(tiny, tmp_path):
     again = load_detector(tmp_path / "l3")
     assert again.params["layers"] == 3
     np.testing.assert_allclose(again.decision_function(valid), det.decision_function(valid), rtol=1e-4, atol=1e-5)
+    # the packaged 'minilm-l3' is the same model, three layers deep
+    l3 = make_detector("sft", backbone="minilm-l3", adapter="reft", max_length=64, seed=0)
+    l3._build()
+    assert len(transformer_layers(l3.model_.model)) == 3
+    assert l3.info_["parameters"] == det.info_["parameters"]
     with pytest.raises(LlmadError, match="out of range"):
         make_detector("sft", adapter={"kind": "reft", "reft": {"layers": [4]}}, layers=3)._build()
     with pytest.raises(LlmadError, match="positive"):

