@@ -35,6 +35,13 @@ for wf in 1000genome montage predict_future_sales; do
       --max-length 32 --epochs 1 --max-train "$MAX_DECILES"
   done
 done
+# the first 3 of MiniLM's 6 layers (= --backbone minilm-l3), 3 epochs: about the cost of one epoch of the full model
+for wf in 1000genome montage predict_future_sales; do
+  for adapter in lora reft; do
+    run "$wf-$adapter-deciles-l3-e3" "flowbench/$wf" --detector sft --adapter "$adapter" --template deciles \
+      --max-length 32 --layers 3 --epochs 3 --max-train "$MAX_DECILES"
+  done
+done
 if [ "${PAPER:-1}" = 1 ]; then
   for wf in 1000genome montage predict_future_sales; do
     for adapter in lora reft; do
