@@ -4,9 +4,10 @@
 # per line, next to the gradient-boosted baseline. Results: runs/quality/<name>/eval.json and one JSONL
 # summary (`python benchmarks/summarise.py runs/quality` prints the table).
 #   usage: LLMAD_DATA_DIR=../shared/data bash benchmarks/sft_quality.sh [max_train_deciles] [max_train_paper]
+#   (L3_ADAPTERS="lora" or "" limits the three-layer block; PAPER=0 skips the paper-template block)
 set -euo pipefail
 MAX_DECILES="${1:-40000}"
-MAX_PAPER="${2:-10000}"
+MAX_PAPER="${2:-4000}"
 OUT="${OUT:-runs/quality}"
 mkdir -p "$OUT"
 run() {  # name dataset args...
@@ -36,8 +37,8 @@ for wf in 1000genome montage predict_future_sales; do
   done
 done
 # the first 3 of MiniLM's 6 layers (= --backbone minilm-l3), 3 epochs: about the cost of one epoch of the full model
-for wf in 1000genome montage predict_future_sales; do
-  for adapter in lora reft; do
+for adapter in ${L3_ADAPTERS-lora reft}; do
+  for wf in 1000genome montage predict_future_sales; do
     run "$wf-$adapter-deciles-l3-e3" "flowbench/$wf" --detector sft --adapter "$adapter" --template deciles \
       --max-length 32 --layers 3 --epochs 3 --max-train "$MAX_DECILES"
   done
