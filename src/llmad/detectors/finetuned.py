@@ -37,6 +37,21 @@ def texts_of(x: pd.DataFrame, template: str, state: dict | None = None) -> list[
     return render(x, template, state)
 
 
+TRUNCATIONS = ("head", "head-tail")
+
+
+def keep_head_tail(ids: list[int], limit: int) -> list[int]:
+    """Cut a token sequence to ``limit`` by dropping its middle: the first half and the last half stay.
+
+    The opening special token stays at the start and the closing one (or the last token a decoder pools)
+    at the end, so the model sees how a log session starts and how it ends.
+    """
+    if len(ids) <= limit:
+        return list(ids)
+    head = (limit + 1) // 2
+    return list(ids[:head]) + list(ids[len(ids) - (limit - head):])
+
+
 def subsample(n: int, labels: np.ndarray, frac: float | None, max_n: int | None, seed: int) -> np.ndarray:
     """Seeded, class-stratified subset of row indices (for sample-efficiency studies)."""
     idx = np.arange(n)
@@ -67,14 +82,17 @@ class FineTuned(Detector):
                  max_length: int = 128, train: dict | None = None, max_train: int | None = None,
                  train_frac: float | None = None, seed: int = 0, eval_batch_size: int = 64,
                  device: str | None = None, threads: int | None = None, features: str | None = None,
-                 inference: str = "auto", layers: int | None = None, **_):
+                 inference: str = "auto", layers: int | None = None, truncation: str = "head", **_):
         acfg = adapter if isinstance(adapter, dict) else {"kind": adapter}
         AdapterConfig(**acfg)  # validate early
         tcfg = {**(train or {}), "seed": seed}
         TrainConfig(**tcfg)
         super().__init__(backbone=backbone, adapter=acfg, template=template, max_length=max_length,
                          train=tcfg, max_train=max_train, train_frac=train_frac, seed=seed,
-                         eval_batch_size=eval_batch_size, inference=inference, layers=layers)
+                         eval_batch_size=eval_batch_size, inference=inference, layers=layers,
+                         truncation=truncation)
+        if truncation not in TRUNCATIONS:
+            raise LlmadError(f"truncation must be one of {', '.join(TRUNCATIONS)}, not {truncation!r}")
         if layers is not None and layers < 1:
             raise LlmadError(f"layers must be a positive number of transformer layers, not {layers}")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -117,8 +135,12 @@ class FineTuned(Detector):
         self.info_["backbone_kind"] = bb.kind
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
-        enc = self.tokenizer_(texts, truncation=True, max_length=self.params["max_length"], padding=False)
-        return enc["input_ids"]
+        """Token ids of each text, at most ``max_length`` of them (special tokens included)."""
+        limit = self.params["max_length"]
+        if self.params.get("truncation", "head") == "head":
+            return self.tokenizer_(texts, truncation=True, max_length=limit, padding=False)["input_ids"]
+        ids = self.tokenizer_(texts, truncation=False, padding=False, verbose=False)["input_ids"]
+        return [keep_head_tail(e, limit) for e in ids]
 
     # ------------------------------------------------------------------ fit
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, checkpoint_dir: Path | None = None) -> None:
