@@ -41,3 +41,8 @@ for ds in ${LOG_DATASETS-bgl thunderbird hdfs}; do
     esac
   done
 done
+# HDFS LoRA again with three passes over the same 4,000 sessions (one epoch is too few on 2 cores)
+case " ${LOG_DATASETS-bgl thunderbird hdfs} " in
+  *" hdfs "*) run hdfs-lora-e3 logs/hdfs --detector sft --adapter lora --max-length 128 --truncation head-tail \
+    --epochs 3 --max-train 4000 ;;
+esac
