@@ -37,12 +37,12 @@ for ds in ${LOG_DATASETS-bgl thunderbird hdfs}; do
       thunderbird) run "thunderbird-$adapter" logs/thunderbird --detector sft --adapter "$adapter" \
         --max-length 512 --epochs 2 --batch-size 16 ;;
       hdfs) run "hdfs-$adapter" logs/hdfs --detector sft --adapter "$adapter" --max-length 128 --truncation head-tail \
-        --epochs 1 --max-train 4000 ;;
+          --epochs 1 --max-train 4000
+        # LoRA also with three passes over the same sessions (one epoch is few on 2 cores)
+        if [ "$adapter" = lora ]; then
+          run hdfs-lora-e3 logs/hdfs --detector sft --adapter lora --max-length 128 --truncation head-tail \
+            --epochs 3 --max-train 4000
+        fi ;;
     esac
   done
 done
-# HDFS LoRA again with three passes over the same 4,000 sessions (one epoch is too few on 2 cores)
-case " ${LOG_DATASETS-bgl thunderbird hdfs} " in
-  *" hdfs "*) run hdfs-lora-e3 logs/hdfs --detector sft --adapter lora --max-length 128 --truncation head-tail \
-    --epochs 3 --max-train 4000 ;;
-esac

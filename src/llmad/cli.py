@@ -285,8 +285,8 @@ def train(
     if detector == "sft":
         params = dict(
             backbone=backbone, template=template or "deciles", max_length=max_length, max_train=max_train,
-            train_frac=train_frac, seed=seed, inference=inference, layers=layers,
-            truncation=truncation, adapter={"kind": adapter, "lora": {"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout},
+            train_frac=train_frac, seed=seed, inference=inference, layers=layers, truncation=truncation,
+            adapter={"kind": adapter, "lora": {"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout},
                      "reft": {"rank": reft_rank, "layers": _int_list(reft_layers), "positions": reft_positions}},
             train={"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
                    "balance": balance, "early_stopping": early_stopping, "monitor": monitor,
