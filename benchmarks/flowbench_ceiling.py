@@ -25,7 +25,7 @@ import pandas as pd
 from llmad.data.flowbench import PAPER_FEATURES, feature_columns, load_workflow
 from llmad.data.splits import split
 from llmad.eval.metrics import best_f1_threshold, compute
-from llmad.text.templates import _transformations, fit_template, peer_ratio, render
+from llmad.text.records import _transformations, fit_template, peer_ratio, render
 
 PEERS = ("runtime", "kickstart_executables_cpu_time", "stage_in_delay", "stage_out_delay", "queue_delay",
          "wms_delay", "post_script_delay", "kickstart_online_utime", "kickstart_online_stime",

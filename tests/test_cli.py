@@ -128,8 +128,8 @@ def test_sft_train_evaluate_detect_cli(tmp_path, sample):
               "--out", model)
     assert "trainable parameters" in r.stderr
     cfg = json.loads((model / "detector.json").read_text())
-    assert cfg["detector"] == "sft" and cfg["params"]["adapter"]["kind"] == "reft" and cfg["params"]["layers"] == 4
-    assert cfg["params"]["truncation"] == "head-tail"
+    assert cfg["detector"] == "sft" and cfg["config"]["adapter"]["kind"] == "reft" and cfg["config"]["layers"] == 4
+    assert cfg["config"]["truncation"] == "head-tail" and cfg["config"]["max_train"] == 128
     m = json.loads(llmad("evaluate", model, "--json").stdout)
     from llmad.data.splits import split
     assert m["detector"] == "sft" and 0 <= m["f1"] <= 1 and m["n"] == len(split(sample, "run", seed=0)["test"])

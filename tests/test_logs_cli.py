@@ -20,7 +20,7 @@ def test_train_evaluate_detect_tfidf_on_logs(tmp_path):
     llmad("train", "logs/bgl", "--detector", "tfidf", "--out", model)
     files = {p.name for p in model.iterdir()}
     assert files == {"detector.json", "tfidf_vocabulary.json", "tfidf.safetensors"}  # no pickle
-    info = json.loads((model / "detector.json").read_text())["info"]
+    info = json.loads((model / "detector.json").read_text())["run"]
     assert info["split"] == "chrono" and info["log_options"]["grouping"] is None
     m = json.loads(llmad("evaluate", model, "--json").stdout)
     assert m["split"] == "chrono" and not m["leaky"] and m["n"] == 701 and m["n_anomalous"] == 43

@@ -67,7 +67,7 @@ def test_hdfs_multi_block_lines_belong_to_each_block():
              if len(set(re.findall(r"blk_-?\d+", f["Content"]))) > 1]
     assert multi, "HDFS_2k has lines naming two blocks"
     w = load("hdfs-2k").set_index("session")
-    from llmad.data.logs.sources import read_lines
+    from llmad.data.logs.lines import read_lines
     lines, _ = read_lines([path], "hdfs", LogOptions(), sessions=True)
     for n, blocks in multi[:20]:
         for b in blocks:

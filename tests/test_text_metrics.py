@@ -41,7 +41,7 @@ def test_own_templates(sample):
 def test_compact_template_numbers():
     import pandas as pd
 
-    from llmad.text.templates import _short
+    from llmad.text.records import _short
 
     assert _short(1014.3, "s") == "1010" and _short(5.4, "s") == "5" and _short(123456, "s") == "123000"
     assert _short(1.01e9, "B") == "1.0g" and _short(388_000, "B") == "388k" and _short(12, "B") == "12"
@@ -123,7 +123,7 @@ def test_deciles_with_a_detector_saves_its_state(sample, tmp_path):
 
     parts = split(sample, "run", seed=0)
     det = make_detector("tfidf", template="deciles").fit(parts["train"], parts["valid"])
-    assert det.info_["template_state"]["n_fit"] == len(parts["train"])
+    assert det.text_.state["n_fit"] == len(parts["train"])
     det.save(tmp_path / "m")
     again = load_detector(tmp_path / "m")
     np.testing.assert_allclose(again.decision_function(parts["test"]), det.decision_function(parts["test"]))

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from llmad import LlmadError, __version__
+from llmad.config import replace
 
 ADAPTERS = ("head", "lora", "reft", "full")
 
@@ -94,13 +95,12 @@ def peak_memory():
             stats["cuda_peak_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
 
-def _slices(cfg: BenchConfig):
-    from llmad import datasets
-    from llmad.data.splits import split
+def _slices(cfg: BenchConfig, reporter):
+    from llmad import runs
     from llmad.detectors.finetuned import subsample
 
-    table = datasets.load(cfg.dataset)
-    parts = split(table, "run", seed=cfg.seed)
+    prep = runs.prepare(cfg.dataset, None, cfg.seed, reporter=reporter)
+    parts = prep.parts
     train = parts["train"]
     idx = subsample(len(train), train["label"].to_numpy(), None, cfg.n_train, cfg.seed)
     train = train.iloc[idx]
@@ -116,30 +116,35 @@ def _timed(fn, *a):
     return out, time.perf_counter() - t0
 
 
-def run_bench(cfg: BenchConfig, log=print) -> BenchResult:
+def run_bench(cfg: BenchConfig, reporter=None) -> BenchResult:
+    """Measure every adapter of ``cfg`` on one fixed slice; ``reporter`` (:class:`llmad.runs.Reporter`) logs."""
     import torch
 
-    from llmad.detectors.finetuned import FineTuned, texts_of
-    from llmad.models.fast import onnx_available
+    from llmad import runs
+    from llmad.detectors.catalog import make_detector
+    from llmad.models.onnx_int8 import onnx_available
+    from llmad.text.layer import text_layer_for
 
-    train, test = _slices(cfg)
-    from llmad.text import fit_template
-
-    texts = texts_of(test, cfg.template, fit_template(cfg.template, train))
+    reporter = reporter or runs.SILENT
+    log = reporter.log
+    train, test = _slices(cfg, reporter)
+    texts = text_layer_for(train, cfg.template).fit(train).transform(test)
     res = BenchResult(config=asdict(cfg))
+    from llmad.threads import threads
+
     res.environment = {"llmad": __version__, "torch": torch.__version__, "python": platform.python_version(),
-                       "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                       "threads": threads(), "cpu_count": os.cpu_count(),
                        "device": "cuda" if torch.cuda.is_available() else "cpu",
                        "machine": platform.machine(), "n_train": len(train), "n_infer": len(test),
                        "unique_infer_texts": len(set(texts))}
     lora_model = None
     for adapter in cfg.adapters:
         log(f"[{adapter}] training on {len(train)} records ...")
-        det = FineTuned(backbone=cfg.backbone, adapter=adapter, template=cfg.template, max_length=cfg.max_length,
-                        layers=cfg.layers, seed=cfg.seed, inference="torch",
-                        train={"epochs": 1, "batch_size": cfg.batch_size, "early_stopping": 0})
+        det = make_detector("sft", backbone=cfg.backbone, adapter=adapter, template=cfg.template,
+                            max_length=cfg.max_length, layers=cfg.layers, seed=cfg.seed, inference="torch",
+                            train={"epochs": 1, "batch_size": cfg.batch_size, "early_stopping": 0})
         with peak_memory() as mem_train:
-            det._fit(train, None)
+            det._fit(train, None)  # the training pass alone: the threshold pass would time scoring too
         hist = det.info_["training"]
         row = {"adapter": adapter, "trainable_params": det.info_["parameters"]["trainable"],
                "train_samples_per_s": hist["train_samples_per_s"], "train_peak_mib": mem_train["peak_mib"]}
@@ -149,7 +154,7 @@ def run_bench(cfg: BenchConfig, log=print) -> BenchResult:
         row["infer_torch_per_s"] = round(len(test) / dt, 1)
         row["infer_torch_peak_mib"] = mem_inf["peak_mib"]
         if onnx_available() and res.environment["device"] == "cpu":
-            det.params["inference"] = "int8"
+            det.config = replace(det.config, inference="int8")
             det._infer = None
             _, build_s = _timed(det._inference_model)
             with peak_memory() as mem_q:

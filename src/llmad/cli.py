@@ -1,26 +1,30 @@
-"""The ``llmad`` command line; it mirrors the Python API."""
+"""The ``llmad`` command line: a thin layer over the run API (:mod:`llmad.runs`).
+
+Every command parses its options, calls the library and prints; defaults and help of detector settings
+come from the detectors' typed configurations (:mod:`llmad.detectors.configs`).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from llmad import LlmadError, __version__, datasets
-from llmad.data.splits import LEAKY, PROTOCOLS, SPLITS, SplitConfig, split
-from llmad.detectors import load_detector, make_detector
-from llmad.eval import metrics
+from llmad import LlmadError, __version__, datasets, runs
+from llmad.config import help_of
+from llmad.data.splits import SPLITS
+from llmad.detectors.catalog import DETECTORS, entry
+from llmad.detectors.configs import GBDTConfig, SFTConfig
+from llmad.models.configs import AdapterConfig, LoraSettings, ReftConfig, TrainConfig
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="llmad: anomaly detection in workflows and logs with language models.")
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, stats, export, download.")
 app.add_typer(data_app, name="data")
@@ -28,26 +32,53 @@ out = Console()
 err = Console(stderr=True)
 
 
-@contextmanager
-def _progress(desc: str):
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as p:
-        task = p.add_task(desc, total=None)
+class RichReporter(runs.Reporter):
+    """Progress bars on a terminal (nothing otherwise); a bar appears only once a step reports progress."""
 
-        def update(done: int, total: int):
-            p.update(task, completed=done, total=total)
+    @contextmanager
+    def task(self, description: str):
+        state: dict = {}
 
-        yield update
+        def update(done: int, total: int | None = None):
+            if not err.is_terminal:
+                return
+            if "bar" not in state:
+                bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                               TimeElapsedColumn(), console=err, transient=True)
+                bar.start()
+                state["bar"], state["id"] = bar, bar.add_task(description, total=None)
+            state["bar"].update(state["id"], completed=done, total=total)
+
+        try:
+            yield update
+        finally:
+            if "bar" in state:
+                state["bar"].stop()
+
+    def log(self, message: str) -> None:
+        err.print(message, markup=False, highlight=False)
+
+
+REPORTER = RichReporter()
+
+
+@app.callback()
+def _options(threads: Optional[int] = typer.Option(
+        None, "--threads", help="CPU threads for torch, ONNX Runtime and LightGBM (default: LLMAD_THREADS, else the "
+                                "CPUs this process may use; LightGBM one per 200,000 rows).")):
+    """llmad: anomaly detection in workflows and logs with language models."""
+    if threads is not None:
+        from llmad.threads import set_threads
+
+        set_threads(threads)
 
 
 def _load(name: str, log_options=None):
-    with _progress(f"reading {datasets.canonical(name)}") as upd:
-        if datasets.is_logs(name):
-            return datasets.load(name, progress=upd, log_options=log_options)
-        return datasets.load(name, progress=upd)
+    with REPORTER.task(f"reading {datasets.canonical(name)}") as upd:
+        return datasets.load(name, progress=upd, log_options=log_options)
 
 
-# ---------------------------------------------------------------- system logs (options, stats, download, detect)
+# ---------------------------------------------------------------- system logs (options, stats, download)
 FORMAT_OPT = typer.Option(None, "--format", help="[logs] Line format: hdfs, bgl, thunderbird, spirit or '<Date> <Time> ... <Content>'.")
 GROUPING_OPT = typer.Option(None, "--grouping", help="[logs] fixed, line, time or session (default per dataset).")
 WINDOW_OPT = typer.Option(None, "--window", help="[logs] Window size: lines (fixed) or seconds (time).")
@@ -56,12 +87,18 @@ LABELS_OPT = typer.Option(None, "--labels", help="[logs] anomaly_label.csv (Bloc
 DEDUP_OPT = typer.Option(False, "--dedup", help="[logs] Drop validation/test windows identical to a training window (reported).")
 
 
-def _log_options(fmt, grouping, window, step, labels, dedup=False, base: Optional[dict] = None):
-    from llmad.data.logs import LogOptions
+def _log_options(dataset: str | None, fmt, grouping, window, step, labels, dedup=False):
+    """LogOptions from the command line (None for a Flow-Bench dataset; log flags there are an error)."""
+    from llmad.data.logs.options import LogOptions
 
-    opts = LogOptions.from_dict(base)
-    return opts.merged(format=fmt, grouping=grouping, window=window, step=step, labels=labels,
-                       dedup=dedup or None)
+    given = {"format": fmt, "grouping": grouping, "window": window, "step": step, "labels": labels,
+             "dedup": dedup or None}
+    if dataset is not None and not datasets.is_logs(dataset):
+        used = [f"--{k}" for k, v in given.items() if v is not None]
+        if used:
+            raise LlmadError(f"{' '.join(used)} apply to log datasets, not to {datasets.canonical(dataset)}")
+        return None
+    return LogOptions().merged(**given)
 
 
 def _log_stats(dataset: str, table, json_out: bool):
@@ -120,32 +157,6 @@ def data_download(
         err.print(f"unpacked {len(r['unpacked'])} file(s) into {Path(r['path']).parent}")
 
 
-def _detect_log(det, log_file: Path, out_file: Path, opts):
-    from llmad.data.logs.sources import LogOptions, apply_templates_from, file_windows, scoring_options
-    from llmad.data.logs.templates import TemplateModel
-
-    opts = scoring_options(det.info_.get("dataset"), opts if opts is not None else LogOptions())
-    with _progress(f"reading {log_file}") as upd:
-        w = file_windows(log_file, opts, progress=upd)
-    state = Path(det.info_.get("model_dir", "")) / "templates.json"
-    if opts.text == "templates" and state.is_file():
-        w = apply_templates_from(w, TemplateModel.load(state), opts)
-    scores = det.decision_function(w)
-    labels = (scores >= det.threshold_).astype(int)
-    with open(out_file, "w", encoding="utf-8") as fh:
-        for r, sc, lab in zip(w.itertuples(index=False), scores, labels):
-            rec = {"window_id": int(r.window_id), "source": r.source, "first_line": int(r.first_line),
-                   "last_line": int(r.last_line), "n_lines": int(r.n_lines), "score": float(sc), "label": int(lab)}
-            if r.session is not None:
-                rec["session"] = r.session
-            if r.label != -1:
-                rec["true_label"] = int(r.label)
-            fh.write(json.dumps(rec) + "\n")
-    q = sum(s["quarantined"] for s in w.attrs["logs"]["sources"])
-    err.print(f"scored {len(w)} windows of {log_file} ({int(labels.sum())} anomalous; lines "
-              f"{w.attrs['logs']['lines']} read, {q} quarantined) -> {out_file}")
-
-
 # ---------------------------------------------------------------- data
 @data_app.command("list")
 def data_list(json_out: bool = typer.Option(False, "--json", help="Print JSON.")):
@@ -168,7 +179,7 @@ def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help
     """Flow-Bench: runs, jobs and anomalous jobs per run category. Logs: lines, windows, anomalous
     windows per part, quarantined lines."""
     if datasets.is_logs(dataset):
-        _log_stats(dataset, _load(dataset, _log_options(fmt, grouping, window, step, labels, dedup)), json_out)
+        _log_stats(dataset, _load(dataset, _log_options(dataset, fmt, grouping, window, step, labels, dedup)), json_out)
         return
     table = _load(dataset)
     g = table.groupby("run_category", observed=True).agg(
@@ -196,40 +207,29 @@ def data_export(
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
 ):
-    """Write records as text with labels (whole dataset when no split is given)."""
+    """Write records as text with labels (whole dataset when no split is given). The text is what a model
+    reads: the text layer is fitted on the split's train part (fitted templates need --split)."""
     import pandas as pd
 
-    from llmad.text import render
+    from llmad.text.layer import RecordText, text_layer_for
+    from llmad.text.records import needs_fit
 
-    if datasets.is_logs(dataset):  # windows: text, label and where they come from
-        table = _load(dataset, _log_options(fmt, grouping, window, step, labels, dedup))
-        if split_kind:
-            table = _part(split(table, SplitConfig(split_kind, seed)), part)
-        table[["window_id", "part", "source", "first_line", "last_line", "n_lines", "session", "text", "label"]].to_csv(
-            out_file, index=False)
-        err.print(f"wrote {len(table)} rows to {out_file}")
-        return
-    from llmad.text import fit_template, needs_fit
-
-    table = _load(dataset)
-    state = None
-    if needs_fit(template) and not split_kind:
+    logs = datasets.is_logs(dataset)
+    opts = _log_options(dataset, fmt, grouping, window, step, labels, dedup)
+    if not logs and needs_fit(template) and not split_kind:
         raise LlmadError(f"template {template!r} learns from training records: give --split, and it is fitted "
                          "on that split's train part")
-    if split_kind:
-        parts = split(table, SplitConfig(split_kind, seed))
-        state = fit_template(template, parts["train"])
-        table = _part(parts, part)
-    pd.DataFrame({"text": render(table, template, state), "label": table["label"].astype(int).to_numpy()}).to_csv(
-        out_file, index=False)
+    prep = runs.prepare(dataset, split_kind, seed, opts, reporter=REPORTER)
+    table = prep.part(part) if split_kind else prep.table
+    layer = text_layer_for(prep.table, template) if logs else RecordText(template)
+    layer.fit(prep.part("train"))
+    text = layer.transform(table)
+    if logs:  # windows: text, label and where they come from
+        cols = ["window_id", "part", "source", "first_line", "last_line", "n_lines", "session"]
+        table[cols].assign(text=text, label=table["label"].to_numpy()).to_csv(out_file, index=False)
+    else:
+        pd.DataFrame({"text": text, "label": table["label"].astype(int).to_numpy()}).to_csv(out_file, index=False)
     err.print(f"wrote {len(table)} rows to {out_file}")
-
-
-def _part(parts: dict, part: str):
-    if part not in parts:
-        raise LlmadError(f"unknown part {part!r}; choose train, valid or test")
-    return parts[part]
-
 
 # ---------------------------------------------------------------- train / evaluate / detect
 def _int_list(text: Optional[str]) -> Optional[list[int]]:
@@ -241,117 +241,110 @@ def _int_list(text: Optional[str]) -> Optional[list[int]]:
         raise LlmadError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _h(tag: str, cls: type, name: str) -> str:
+    return f"[{tag}] {help_of(cls, name)}"
+
+
+def _drop_none(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None and v != {}}
+
+
 @app.command()
 def train(
     dataset: str,
-    detector: str = typer.Option("gbdt", help="Detector: gbdt, iforest, tfidf (text + logistic regression), sft (language model)."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to save the detector in."),
+    detector: str = typer.Option("gbdt", help=f"Detector: {', '.join(f'{n} ({entry(n).about})' for n in DETECTORS)}."),
     split_kind: Optional[str] = typer.Option(None, "--split", help=f"Split: {', '.join(SPLITS)} (default: run; logs: the loader's)."),
     seed: int = typer.Option(0, help="Seed for the split and the detector."),
-    out_dir: Path = typer.Option(..., "--out", help="Folder to save the detector in."),
-    features: str = typer.Option("paper", help="[gbdt/iforest] Numeric features: paper (9) or all."),
-    backbone: str = typer.Option("minilm", help="[sft] Backbone: minilm, smollm2, a Hugging Face id or a path."),
-    adapter: str = typer.Option("lora", help="[sft] Adapter: full, head, lora, reft."),
-    template: Optional[str] = typer.Option(None, help="[sft/tfidf] Flow-Bench text template: deciles (sft default), compact, paper, readable (tfidf default), context."),
-    max_length: int = typer.Option(128, help="[sft] Max tokens per record (longer ones are truncated)."),
-    layers: Optional[int] = typer.Option(None, help="[sft] Keep only the first N transformer layers (faster; default all)."),
-    truncation: str = typer.Option("head", help="[sft] Texts longer than --max-length: keep the head, or head-tail (drop the middle)."),
-    epochs: float = typer.Option(3.0, help="[sft] Epochs (fractions allowed)."),
-    lr: Optional[float] = typer.Option(None, help="[sft] Learning rate (default per adapter)."),
-    batch_size: int = typer.Option(32, help="[sft] Batch size."),
-    grad_accum: int = typer.Option(1, help="[sft] Gradient accumulation steps."),
-    balance: str = typer.Option("weights", help="[sft] Class balance: weights, oversample, none."),
-    early_stopping: int = typer.Option(2, help="[sft] Evaluations without improvement before stopping (0 = off)."),
-    monitor: str = typer.Option("f1", help="[sft] Early-stopping metric on validation: f1 or loss."),
-    eval_every: int = typer.Option(0, help="[sft] Evaluate every N steps (0 = each epoch)."),
-    max_train: Optional[int] = typer.Option(None, help="[sft] Use at most N training records (stratified, seeded)."),
-    train_frac: Optional[float] = typer.Option(None, help="[sft] Use this fraction of the training records."),
-    precision: str = typer.Option("auto", help="[sft] auto (bf16 on GPU), fp32, bf16, fp16."),
-    lora_r: int = typer.Option(8, help="[sft/lora] Rank."),
-    lora_alpha: int = typer.Option(32, help="[sft/lora] Alpha."),
-    lora_dropout: float = typer.Option(0.1, help="[sft/lora] Dropout."),
-    reft_rank: int = typer.Option(4, help="[sft/reft] Rank of the LoReFT subspace."),
-    reft_layers: Optional[str] = typer.Option(None, help="[sft/reft] Layers, e.g. 0,2,4 (default all)."),
-    reft_positions: int = typer.Option(2, help="[sft/reft] Intervene on the first and last N tokens."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="JSON file of detector settings (the 'config' "
+                                               "of a saved detector.json works); options given here override it."),
+    features: Optional[str] = typer.Option(None, help=_h("gbdt/iforest", GBDTConfig, "features")),
+    backbone: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "backbone")),
+    adapter: Optional[str] = typer.Option(None, help=_h("sft", AdapterConfig, "kind")),
+    template: Optional[str] = typer.Option(None, help="[sft/tfidf] Flow-Bench text template: deciles (sft default), "
+                                           "compact, paper, readable (tfidf default), context."),
+    max_length: Optional[int] = typer.Option(None, help=_h("sft", SFTConfig, "max_length")),
+    layers: Optional[int] = typer.Option(None, help=_h("sft", SFTConfig, "layers")),
+    truncation: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "truncation")),
+    epochs: Optional[float] = typer.Option(None, help=_h("sft", TrainConfig, "epochs")),
+    lr: Optional[float] = typer.Option(None, help=_h("sft", TrainConfig, "lr")),
+    batch_size: Optional[int] = typer.Option(None, help=_h("sft", TrainConfig, "batch_size")),
+    grad_accum: Optional[int] = typer.Option(None, help=_h("sft", TrainConfig, "grad_accum")),
+    balance: Optional[str] = typer.Option(None, help=_h("sft", TrainConfig, "balance")),
+    early_stopping: Optional[int] = typer.Option(None, help=_h("sft", TrainConfig, "early_stopping")),
+    monitor: Optional[str] = typer.Option(None, help=_h("sft", TrainConfig, "monitor")),
+    eval_every: Optional[int] = typer.Option(None, help=_h("sft", TrainConfig, "eval_every")),
+    max_train: Optional[int] = typer.Option(None, help=_h("sft", SFTConfig, "max_train")),
+    train_frac: Optional[float] = typer.Option(None, help=_h("sft", SFTConfig, "train_frac")),
+    precision: Optional[str] = typer.Option(None, help=_h("sft", TrainConfig, "precision")),
+    lora_r: Optional[int] = typer.Option(None, help=_h("sft/lora", LoraSettings, "r")),
+    lora_alpha: Optional[int] = typer.Option(None, help=_h("sft/lora", LoraSettings, "alpha")),
+    lora_dropout: Optional[float] = typer.Option(None, help=_h("sft/lora", LoraSettings, "dropout")),
+    reft_rank: Optional[int] = typer.Option(None, help=_h("sft/reft", ReftConfig, "rank")),
+    reft_layers: Optional[str] = typer.Option(None, help=_h("sft/reft", ReftConfig, "layers")),
+    reft_positions: Optional[int] = typer.Option(None, help=_h("sft/reft", ReftConfig, "positions")),
     checkpoint_dir: Optional[Path] = typer.Option(None, help="[sft] Checkpoint folder; a rerun resumes from it."),
-    inference: str = typer.Option("auto", help="[sft] Scoring engine: auto (int8 ONNX Runtime on CPU), torch, int8."),
+    inference: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "inference")),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
 ):
     """Fit a detector on the train part, pick its threshold on validation, save it."""
-    log_opts = _log_options(fmt, grouping, window, step, labels, dedup) if datasets.is_logs(dataset) else None
-    table = _load(dataset, log_opts)
-    split_kind = split_kind or table.attrs.get("split", "run")
-    parts = split(table, SplitConfig(split_kind, seed))
-    if detector == "sft":
-        params = dict(
-            backbone=backbone, template=template or "deciles", max_length=max_length, max_train=max_train,
-            train_frac=train_frac, seed=seed, inference=inference, layers=layers, truncation=truncation,
-            adapter={"kind": adapter, "lora": {"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout},
-                     "reft": {"rank": reft_rank, "layers": _int_list(reft_layers), "positions": reft_positions}},
-            train={"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
-                   "balance": balance, "early_stopping": early_stopping, "monitor": monitor,
-                   "eval_every": eval_every, "precision": precision},
-        )
-    elif detector == "tfidf":
-        params = dict(seed=seed, **({"template": template} if template else {}))
-    else:
-        params = dict(features=features, seed=seed)
-    det = make_detector(detector, **params)
-    t0 = time.perf_counter()
-    if detector == "sft":
-        det.fit(parts["train"], parts["valid"], checkpoint_dir=checkpoint_dir)
-    else:
-        det.fit(parts["train"], parts["valid"])
-    det.info_.update({"dataset": datasets.canonical(dataset), "split": split_kind, "seed": seed,
-                      "n_train": int(len(parts["train"])), "n_valid": int(len(parts["valid"])),
-                      "fit_seconds": round(time.perf_counter() - t0, 3)})
-    if log_opts is not None:
-        det.info_["log_options"] = log_opts.to_dict()
-    det.save(out_dir)
-    tpl = table.attrs.get("logs", {}).get("templates")
-    if tpl:  # the drain3 state the texts were built with, for detect on new files
-        import shutil
-
-        shutil.copyfile(tpl["state_file"], Path(out_dir) / "templates.json")
+    entry(detector)  # an unknown name fails before any data is read
+    config: dict = {}
+    if config_file is not None:
+        try:
+            config = json.loads(config_file.read_text())
+        except json.JSONDecodeError as e:
+            raise LlmadError(f"{config_file}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
+        if isinstance(config, dict) and isinstance(config.get("config"), dict):
+            config = config["config"]
+    given = {
+        "sft": _drop_none({
+            "backbone": backbone, "template": template, "max_length": max_length, "layers": layers,
+            "truncation": truncation, "max_train": max_train, "train_frac": train_frac, "inference": inference,
+            "adapter": _drop_none({"kind": adapter,
+                                   "lora": _drop_none({"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout}),
+                                   "reft": _drop_none({"rank": reft_rank, "layers": _int_list(reft_layers),
+                                                       "positions": reft_positions})}),
+            "train": _drop_none({"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
+                                 "balance": balance, "early_stopping": early_stopping, "monitor": monitor,
+                                 "eval_every": eval_every, "precision": precision})}),
+        "tfidf": _drop_none({"template": template}),
+        "gbdt": _drop_none({"features": features}),
+        "iforest": _drop_none({"features": features}),
+    }[detector]
+    for key in ("adapter", "train"):  # nested settings: the command line overrides the file key by key
+        if key in given and isinstance(config.get(key), dict):
+            given[key] = {**config[key], **given[key],
+                          **{k: {**config[key].get(k, {}), **v} for k, v in given[key].items() if isinstance(v, dict)}}
+    config = {**config, **given}
+    config["seed"] = seed
+    res = runs.train(dataset, detector, config, split=split_kind, seed=seed, out=out_dir,
+                     log_options=_log_options(dataset, fmt, grouping, window, step, labels, dedup),
+                     checkpoint_dir=checkpoint_dir, reporter=REPORTER, command=_command())
+    det = res.detector
     extra = ""
     if "parameters" in det.info_:
         pc = det.info_["parameters"]
         extra = f"; trainable parameters {pc['trainable']:,} of {pc['total']:,} ({pc['percent']}%)"
-    err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from validation{extra})")
+    err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from validation{extra}; "
+              f"fit {res.fit_seconds:.1f} s)")
 
 
-def evaluate_detector(det, dataset: str, split_kind: str, part: str, seed: int, perturbation=None) -> dict:
-    """Score one part of a split and compute the metrics (the API behind ``llmad evaluate``).
+def _command() -> str:
+    return "llmad " + " ".join(sys.argv[1:])
 
-    ``perturbation`` (a :class:`llmad.data.logs.perturb.Perturbation`) rewrites the test windows first.
-    """
-    log_opts = None
-    from llmad.data.logs import LogOptions
 
-    if datasets.is_logs(dataset):
-        log_opts = LogOptions.from_dict(det.info_.get("log_options"))
-    table = _load(dataset, log_opts)
-    data = _part(split(table, SplitConfig(split_kind, seed)), part)
-    if perturbation is not None:
-        from llmad.data.logs.perturb import perturb
+def _perturbation(text: Optional[str]):
+    if not text:
+        return None
+    from llmad.data.logs.perturb import Perturbation
 
-        if part != "test":
-            raise LlmadError("perturbations apply to the test part only")
-        from llmad.data.logs.text import TextConfig
-
-        opts = log_opts or LogOptions()
-        if opts.text != "masked":
-            raise LlmadError("perturbations rewrite masked messages; this model reads template sequences")
-        data = perturb(data, perturbation, TextConfig("masked", opts.separator, opts.collapse_repeats, opts.max_chars))
-    scores = det.decision_function(data)
-    m = metrics.compute(data["label"].to_numpy(), scores, det.threshold_).to_dict()
-    m.update({"split": split_kind, "part": part, "dataset": datasets.canonical(dataset), "seed": seed,
-              "leaky": LEAKY[split_kind], "detector": det.name,
-              "protocol": f"{PROTOCOLS[split_kind]}, threshold from validation (max F1)",
-              "llmad_version": __version__})
-    if perturbation is not None:
-        m["perturbation"] = perturbation.name
-    return m
+    bits = text.split(":")
+    try:
+        return Perturbation(bits[0], float(bits[1]) if len(bits) > 1 else 0.1, int(bits[2]) if len(bits) > 2 else 0)
+    except ValueError:
+        raise LlmadError(f"--perturb takes KIND:RATIO[:SEED], e.g. insert_words:0.1; got {text!r}") from None
 
 
 @app.command()
@@ -366,24 +359,8 @@ def evaluate(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a saved detector on a part of a split (threshold as chosen at training)."""
-    det = load_detector(model_dir)
-    ds = dataset or det.info_.get("dataset")
-    if not ds:
-        raise LlmadError("no --dataset given and the model does not record one")
-    sk = split_kind or det.info_.get("split", "run")
-    if dataset and datasets.is_logs(dataset) and not split_kind and not det.info_.get("dataset", "").startswith("logs"):
-        sk = _load(dataset).attrs.get("split", sk)
-    sd = seed if seed is not None else int(det.info_.get("seed", 0))
-    pert = None
-    if perturb:
-        from llmad.data.logs.perturb import Perturbation
-
-        bits = perturb.split(":")
-        try:
-            pert = Perturbation(bits[0], float(bits[1]) if len(bits) > 1 else 0.1, int(bits[2]) if len(bits) > 2 else 0)
-        except ValueError:
-            raise LlmadError(f"--perturb takes KIND:RATIO[:SEED], e.g. insert_words:0.1; got {perturb!r}") from None
-    m = evaluate_detector(det, ds, sk, part, sd, pert)
+    m = runs.evaluate(model_dir, dataset, part=part, split=split_kind, seed=seed, perturbation=_perturbation(perturb),
+                      reporter=REPORTER)
     if json_out:
         print(json.dumps(m))
         return
@@ -404,29 +381,28 @@ def _print_metrics(m: dict):
 @app.command()
 def detect(
     model_dir: Path,
-    input_csv: Path = typer.Argument(..., help="A CSV of job records, or a raw log file for a log model."),
+    input_file: Path = typer.Argument(..., help="A CSV of job records, or a raw log file for a log model."),
     out_file: Path = typer.Option(..., "--out", help="JSON-lines file: one {id, score, label} per record "
                                   "(logs: per window, with first_line / last_line)."),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT,
 ):
     """Score a CSV of job records (Flow-Bench columns) or a raw log file (per window, with line ranges)."""
-    from llmad.data.flowbench import read_records_csv
-
-    det = load_detector(model_dir)
-    if fmt or "log_options" in det.info_:
-        det.info_["model_dir"] = str(model_dir)
-        base = {k: v for k, v in det.info_.get("log_options", {}).items()
-                if k not in ("format", "grouping", "window", "step", "labels", "dedup", "train", "valid")}
-        _detect_log(det, input_csv, out_file, _log_options(fmt, grouping, window, step, labels, base=base))
-        return
-    records = read_records_csv(input_csv)
-    scores = det.decision_function(records)
-    labels = (scores >= det.threshold_).astype(int)
+    given = {"format": fmt, "grouping": grouping, "window": window, "step": step, "labels": labels}
+    res = runs.score(model_dir, input_file, log_options={k: v for k, v in given.items() if v is not None} or None,
+                     reporter=REPORTER)
     with open(out_file, "w", encoding="utf-8") as fh:
-        for i, s, lab in zip(records["job_id"].astype(str), scores, labels):
-            fh.write(json.dumps({"id": i, "score": float(s), "label": int(lab)}) + "\n")
-    err.print(f"scored {len(records)} records ({int(labels.sum())} anomalous) -> {out_file}")
+        for rec in res.to_dict(orient="records"):
+            if rec.get("session", "") is None:
+                rec.pop("session")
+            fh.write(json.dumps({k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()}) + "\n")
+    n_anom = int(res["label"].sum())
+    read = res.attrs.get("read") or {}
+    if read:
+        err.print(f"scored {len(res)} windows of {input_file} ({n_anom} anomalous; lines {read['lines']} read, "
+                  f"{read['quarantined']} quarantined) -> {out_file}")
+    else:
+        err.print(f"scored {len(res)} records ({n_anom} anomalous) -> {out_file}")
 
 
 @app.command()
@@ -450,8 +426,8 @@ def bench(
     cfg = BenchConfig(dataset=dataset, backbone=backbone, adapters=tuple(a.strip() for a in adapters.split(",") if a.strip()),
                       template=template, n_train=n_train, n_infer=n_infer, batch_size=batch_size,
                       max_length=max_length, layers=layers, pipeline=pipeline)
-    res = run_bench(cfg, log=lambda m: err.print(m, markup=False)).to_dict()
-    res["command"] = "llmad " + " ".join(sys.argv[1:])
+    res = run_bench(cfg, reporter=REPORTER).to_dict()
+    res["command"] = _command()
     if out_file:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(json.dumps(res, indent=2))
@@ -474,8 +450,8 @@ def bench(
                   f"default detector is {p['speedup_default_detector']:.1f}x the default pipeline")
 
 
-DEMO_SFT = dict(backbone="minilm", adapter="lora", template="deciles", max_length=32, max_train=2000,
-                train={"epochs": 2, "batch_size": 32})
+DEMO_SFT = {"backbone": "minilm", "adapter": "lora", "template": "deciles", "max_length": 32, "max_train": 2000,
+            "train": {"epochs": 2, "batch_size": 32}}
 
 
 @app.command()
@@ -486,24 +462,19 @@ def demo(
 ):
     """The main job on the embedded defaults: the packaged Flow-Bench sample and the packaged MiniLM.
 
-    Trains each detector on a run split (threshold from validation) and reports test metrics.
-    The language model is fine-tuned with LoRA on at most 2,000 training records for 2 epochs so the demo
-    finishes in about a minute on a laptop CPU.
+    Trains each detector on a run split (threshold from validation) and reports test metrics, through the
+    same run API as ``train`` and ``evaluate``. The language model is fine-tuned with LoRA on at most 2,000
+    training records for 2 epochs so the demo finishes in about a minute on a laptop CPU.
     """
-    ds = "flowbench/sample"
-    table = _load(ds)
-    parts = split(table, SplitConfig("run", seed))
+    names = [d.strip() for d in detectors.split(",") if d.strip()]
+    for name in names:
+        entry(name)
+    prep = runs.prepare("flowbench/sample", "run", seed, reporter=REPORTER)
     results = []
-    for name in [d.strip() for d in detectors.split(",") if d.strip()]:
-        params = {**DEMO_SFT, "seed": seed} if name == "sft" else {"seed": seed}
-        t0 = time.perf_counter()
-        det = make_detector(name, **params).fit(parts["train"], parts["valid"])
-        fit_s = time.perf_counter() - t0
-        scores = det.decision_function(parts["test"])
-        m = metrics.compute(parts["test"]["label"].to_numpy(), scores, det.threshold_).to_dict()
-        m.update({"split": "run", "part": "test", "dataset": ds, "seed": seed, "leaky": False, "detector": name,
-                  "fit_seconds": round(fit_s, 1), "llmad_version": __version__,
-                  "command": f"llmad demo --detectors {detectors} --seed {seed}"})
+    for name in names:
+        res = runs.train(prep, name, DEMO_SFT if name == "sft" else None, reporter=REPORTER)
+        m = runs.evaluate(res.detector, prep, part="test", reporter=REPORTER)
+        m.update({"fit_seconds": round(res.fit_seconds, 1), "command": f"llmad demo --detectors {detectors} --seed {seed}"})
         if name == "sft":
             m["model"] = "sft (minilm + lora, deciles)"
         results.append(m)
@@ -511,7 +482,8 @@ def demo(
         print(json.dumps(results))
         return
     t = Table("detector", "F1", "precision", "recall", "ROC-AUC", "PR-AUC", "fit s",
-              title=f"{ds}: {table['run_id'].nunique()} runs of 1000genome, run split, test part (n={results[0]['n']})")
+              title=f"{prep.dataset}: {prep.table['run_id'].nunique()} runs of 1000genome, run split, test part "
+                    f"(n={results[0]['n']})")
     for m in results:
         t.add_row(m.get("model", m["detector"]), *(f"{m[k]:.3f}" for k in ("f1", "precision", "recall", "roc_auc", "pr_auc")),
                   f"{m['fit_seconds']:.1f}")
@@ -525,27 +497,29 @@ def version():
     print(__version__)
 
 
-def main():
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point. Usage mistakes get typer's usage message and exit 2 (typer handles them itself, with
+    whichever click it bundles); llmad's own errors are one line and exit 2."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(standalone_mode=False)
+        if not args:  # help, but a non-zero exit: no command was given
+            try:
+                app(args=["--help"], prog_name="llmad")
+            except SystemExit:
+                pass
+            sys.exit(2)
+        app(args=args, prog_name="llmad")
     except LlmadError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except FileNotFoundError as e:
         err.print(f"[red]error:[/] {e.filename or e}: no such file", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         err.print("aborted")
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as e:  # click usage errors arrive as click exceptions
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import pandas as pd
 
 from llmad import LlmadError
 from llmad.data import flowbench
-from llmad.data.logs import sources as log_sources
-from llmad.data.logs.sources import LogOptions
+from llmad.data.logs import catalogue as log_sources
+from llmad.data.logs.options import LogOptions
 
 FAMILIES = ("flowbench", "logs")
 

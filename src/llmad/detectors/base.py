@@ -1,13 +1,21 @@
 """The detector protocol, PyOD / scikit-learn style.
 
-A detector writes ``_fit(train)`` and ``decision_function(x)`` (higher = more anomalous);
-the base class owns the validation threshold, ``predict``, ``predict_proba`` and saving.
-Saved state is JSON (+ safetensors or a library's own text format); never pickle.
+A detector declares its frozen ``Config`` (:mod:`llmad.detectors.configs`) and writes ``_fit(train, valid)``,
+``decision_function(x)`` (higher = more anomalous), ``_save_state`` and ``_load_state``; the base class owns
+the configuration, the validation threshold, ``predict``, ``predict_proba``, ``get_params`` / ``clone`` and
+the saved form. Learned state ends in ``_``; ``info_`` holds the small learned facts saved as JSON and
+``run_`` the run metadata (data, split, seed, command).
+
+Saved form (``detector.json``, schema 2): ``format``, ``schema``, ``detector``, ``config``, ``threshold``,
+``state`` (``info_``), ``text`` (the text layer, for detectors that read text), ``run``, ``versions``;
+weights beside it in safetensors or a library's own text format — never pickle. Folders written by
+llmad 0.1.0 (schema 1: ``params`` / ``info``) still load.
 """
 
 from __future__ import annotations
 
 import json
+import platform
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,21 +23,29 @@ import numpy as np
 import pandas as pd
 
 from llmad import LlmadError, __version__
+from llmad.config import from_dict, to_dict
 from llmad.eval.metrics import best_f1_threshold
 
 CONFIG_FILE = "detector.json"
+FORMAT = "llmad.detector"
+SCHEMA = 2
+# keys of a schema-1 ``info`` that describe the run rather than what the detector learnt
+RUN_KEYS = ("dataset", "split", "seed", "n_train", "n_valid", "fit_seconds", "log_options", "command")
 
 
 class Detector:
     name: ClassVar[str] = "base"
+    Config: ClassVar[type]
 
-    def __init__(self, **params: Any):
-        self.params = params
+    def __init__(self, config: Any = None, **overrides: Any):
+        self.config = from_dict(self.Config, config, f"{self.name} config", **overrides)
         self.threshold_: float | None = None
         self.info_: dict = {}
+        self.run_: dict = {}
+        self.text_ = None  # the fitted text layer of detectors that read text
 
     # -- to implement ------------------------------------------------------------------------
-    def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None) -> None:
+    def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, **fit_options: Any) -> None:
         raise NotImplementedError
 
     def decision_function(self, x: pd.DataFrame) -> np.ndarray:
@@ -42,11 +58,26 @@ class Detector:
         raise NotImplementedError
 
     # -- shared ------------------------------------------------------------------------------
-    def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None) -> Detector:
-        """Fit on ``train``; choose ``threshold_`` by max F1 on ``valid`` (or train if none)."""
+    def get_params(self) -> dict:
+        """The configuration as a plain dict (JSON-ready)."""
+        return to_dict(self.config)
+
+    def clone(self) -> Detector:
+        """A fresh, unfitted detector with the same configuration."""
+        return type(self)(self.config)
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None, **fit_options: Any) -> Detector:
+        """Fit on ``train``; choose ``threshold_`` by max F1 on ``valid`` (on train only when there is none).
+
+        ``fit_options`` reach the detector's ``_fit`` (``progress=callable(done, total)`` for all,
+        ``checkpoint_dir=`` for the fine-tuned one).
+        """
         if len(train) == 0:
             raise LlmadError("cannot fit on an empty training set")
-        self._fit(train, valid)
+        if "label" not in train.columns:
+            raise LlmadError("the training records need a 'label' column (0 normal, 1 anomalous)")
+        self.threshold_ = None
+        self._fit(train, valid, **fit_options)
         tune = valid if valid is not None and len(valid) else train
         self.threshold_ = best_f1_threshold(tune["label"].to_numpy(), self.decision_function(tune))
         self.info_["threshold_from"] = "valid" if tune is valid else "train"
@@ -68,34 +99,111 @@ class Detector:
         p = 1.0 / (1.0 + np.exp(-(s - self.threshold_) / scale))
         return np.stack([1 - p, p], axis=1)
 
+    # -- text --------------------------------------------------------------------------------
+    def _fit_text(self, train: pd.DataFrame) -> None:
+        from llmad.text.layer import text_layer_for
+
+        self.text_ = text_layer_for(train, self.config.template).fit(train)
+
+    def _texts(self, x: pd.DataFrame) -> list[str]:
+        if self.text_ is None:
+            raise LlmadError(f"{self.name} detector is not fitted")
+        return self.text_.transform(x)
+
+    # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
+        """Write everything :func:`load_detector` needs into the folder ``path``."""
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self._save_state(path)
-        cfg = {"detector": self.name, "params": self.params, "threshold": self.threshold_,
-               "info": self.info_, "llmad_version": __version__}
-        (path / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, default=str))
+        doc = {"format": FORMAT, "schema": SCHEMA, "detector": self.name, "config": self.get_params(),
+               "threshold": self.threshold_, "state": self.info_,
+               "text": self.text_.to_dict() if self.text_ is not None else None,
+               "run": self.run_, "versions": versions()}
+        if self.text_ is not None:
+            self.text_.save(path)
+        (path / CONFIG_FILE).write_text(json.dumps(doc, indent=2, default=str))
         return path
 
 
-def load_detector(path: str | Path) -> Detector:
-    """Load any saved detector from its folder (JSON config + weights)."""
-    from llmad.detectors.registry import DETECTORS
+def versions() -> dict:
+    """Versions of llmad, Python and the libraries a result depends on (those loaded)."""
+    import sys
 
+    out = {"llmad": __version__, "python": platform.python_version(), "numpy": np.__version__,
+           "pandas": pd.__version__}
+    for mod in ("torch", "transformers", "peft", "onnxruntime", "lightgbm", "sklearn", "pyod", "drain3"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            out[mod] = getattr(m, "__version__", "?")
+    return out
+
+
+def read_saved(path: str | Path) -> dict:
+    """The ``detector.json`` of a model folder, upgraded to the current schema."""
     path = Path(path)
     cfg_file = path / CONFIG_FILE
     if not cfg_file.is_file():
         raise LlmadError(f"{path}: not a saved llmad detector (no {CONFIG_FILE})")
     try:
-        cfg = json.loads(cfg_file.read_text())
+        doc = json.loads(cfg_file.read_text())
     except json.JSONDecodeError as e:
         raise LlmadError(f"{cfg_file}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
-    cls = DETECTORS.get(cfg.get("detector"))
-    if cls is None:
-        raise LlmadError(f"{cfg_file}: unknown detector {cfg.get('detector')!r}")
-    det = cls(**cfg.get("params", {}))
-    det.threshold_ = cfg["threshold"]
-    det.info_ = cfg.get("info", {})
-    det._load_state(path)
+    if not isinstance(doc, dict):
+        raise LlmadError(f"{cfg_file}: not a saved llmad detector")
+    schema = doc.get("schema", 1 if "params" in doc else None)
+    if schema == 1:
+        doc = _upgrade_v1(doc, path)
+    elif schema != SCHEMA or doc.get("format") != FORMAT:
+        raise LlmadError(f"{cfg_file}: saved by a newer or unknown llmad (schema {schema!r}); this is llmad "
+                         f"{__version__}, which reads schemas 1-{SCHEMA}: upgrade llmad")
+    for key in ("detector", "config", "threshold"):
+        if key not in doc:
+            raise LlmadError(f"{cfg_file}: missing {key!r}")
+    return doc
+
+
+def _upgrade_v1(doc: dict, path: Path) -> dict:
+    """llmad 0.1.0 wrote ``params`` and one ``info`` dict; split it into config, state, text and run."""
+    name = doc.get("detector")
+    params = dict(doc.get("params") or {})
+    info = dict(doc.get("info") or {})
+    run = {k: info.pop(k) for k in RUN_KEYS if k in info}
+    text = None
+    if name in ("sft", "tfidf"):
+        if name == "sft":
+            params.pop("features", None)
+            params.get("train", {}).pop("seed", None)
+        tstate = info.pop("template_state", None)
+        if "log_options" in run:
+            lo = run["log_options"] or {}
+            text = {"kind": "windows", "mode": lo.get("text", "masked"), "separator": lo.get("separator", " | "),
+                    "collapse_repeats": lo.get("collapse_repeats", True), "max_chars": lo.get("max_chars")}
+        else:
+            text = {"kind": "records", "template": params.get("template", "deciles" if name == "sft" else "readable"),
+                    "state": tstate}
+    return {"format": FORMAT, "schema": SCHEMA, "detector": name, "config": params,
+            "threshold": doc.get("threshold"), "state": info, "text": text, "run": run,
+            "versions": {"llmad": doc.get("llmad_version", "0.1.0")}, "upgraded_from": 1}
+
+
+def load_detector(path: str | Path) -> Detector:
+    """Load any saved detector from its folder (JSON + weights); a missing part is a clear error."""
+    from llmad.detectors.catalog import detector_class
+    from llmad.text.layer import load_text_layer
+
+    path = Path(path)
+    doc = read_saved(path)
+    cls = detector_class(doc["detector"])
+    det = cls(doc["config"])
+    det.threshold_ = doc["threshold"]
+    det.info_ = dict(doc.get("state") or {})
+    det.run_ = dict(doc.get("run") or {})
+    if doc.get("text"):
+        det.text_ = load_text_layer(doc["text"], path)
+    try:
+        det._load_state(path)
+    except FileNotFoundError as e:
+        raise LlmadError(f"{path}: incomplete model folder, {Path(e.filename or '?').name} is missing") from None
     return det

@@ -16,11 +16,12 @@ from safetensors.numpy import load_file, save_file
 from llmad import LlmadError
 from llmad.data.flowbench import PAPER_FEATURES, assert_no_banned, check_numeric, feature_columns
 from llmad.detectors.base import Detector
+from llmad.detectors.configs import GBDTConfig, IForestConfig
 
 
 class _NumericDetector(Detector):
-    def __init__(self, features: str | list[str] = "paper", seed: int = 0, **params):
-        super().__init__(features=features, seed=seed, **params)
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
         self.columns_: list[str] = []
 
     def _matrix(self, x: pd.DataFrame) -> np.ndarray:
@@ -33,8 +34,8 @@ class _NumericDetector(Detector):
         return x.to_numpy(dtype="float64")
 
     def _select(self, train: pd.DataFrame) -> None:
-        f = self.params["features"]
-        self.columns_ = list(f) if isinstance(f, list) else feature_columns(train, f)
+        f = self.config.features
+        self.columns_ = list(f) if isinstance(f, tuple) else feature_columns(train, f)
         assert_no_banned(self.columns_)
         self.info_["columns"] = self.columns_
 
@@ -46,25 +47,32 @@ class GBDT(_NumericDetector):
     """Gradient-boosted trees (LightGBM) on the numeric features."""
 
     name = "gbdt"
+    Config = GBDTConfig
 
-    def __init__(self, features="paper", seed=0, n_estimators=300, learning_rate=0.05,
-                 num_leaves=31, **params):
-        super().__init__(features=features, seed=seed, n_estimators=n_estimators,
-                         learning_rate=learning_rate, num_leaves=num_leaves, **params)
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
         self.booster_ = None
 
-    def _fit(self, train, valid):
+    def _fit(self, train, valid, progress=None):
         import lightgbm as lgb
 
+        from llmad.threads import lightgbm_threads
+
         self._select(train)
-        p = self.params
+        c = self.config
         params = {
-            "objective": "binary", "learning_rate": p["learning_rate"], "num_leaves": p["num_leaves"],
-            "seed": p["seed"], "deterministic": True, "force_row_wise": True, "num_threads": 2,
-            "verbosity": -1,
+            "objective": "binary", "learning_rate": c.learning_rate, "num_leaves": c.num_leaves,
+            "seed": c.seed, "deterministic": True, "force_row_wise": True,
+            "num_threads": lightgbm_threads(len(train)), "verbosity": -1,
         }
+        callbacks = []
+        if progress is not None:
+            def report(env):
+                progress(env.iteration + 1, c.n_estimators)
+            callbacks.append(report)
         ds = lgb.Dataset(self._matrix(train), label=train["label"].to_numpy(), feature_name=self.columns_)
-        self.booster_ = lgb.train(params, ds, num_boost_round=p["n_estimators"])
+        self.booster_ = lgb.train(params, ds, num_boost_round=c.n_estimators, callbacks=callbacks)
+        self.info_["threads"] = params["num_threads"]
 
     def decision_function(self, x):
         if self.booster_ is None:
@@ -85,10 +93,10 @@ class IForest(_NumericDetector):
     """PyOD Isolation Forest on log-scaled, median-imputed numeric features."""
 
     name = "iforest"
+    Config = IForestConfig
 
-    def __init__(self, features="paper", seed=0, n_estimators=200, max_train=50000, **params):
-        super().__init__(features=features, seed=seed, n_estimators=n_estimators,
-                         max_train=max_train, **params)
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
         self.model_ = None
         self.train_x_: np.ndarray | None = None
         self.medians_: np.ndarray | None = None
@@ -97,12 +105,12 @@ class IForest(_NumericDetector):
         m = np.where(np.isnan(m), self.medians_, m)
         return np.sign(m) * np.log1p(np.abs(m))
 
-    def _fit(self, train, valid):
+    def _fit(self, train, valid, progress=None):
         self._select(train)
         m = self._matrix(train)
-        n = self.params["max_train"]
+        n = self.config.max_train
         if n and len(m) > n:
-            rows = np.random.RandomState(self.params["seed"]).choice(len(m), n, replace=False)
+            rows = np.random.RandomState(self.config.seed).choice(len(m), n, replace=False)
             m = m[np.sort(rows)]
         med = np.nanmedian(m, axis=0)
         self.medians_ = np.where(np.isnan(med), 0.0, med)
@@ -112,8 +120,7 @@ class IForest(_NumericDetector):
     def _refit(self):
         from pyod.models.iforest import IForest as PyodIForest
 
-        self.model_ = PyodIForest(n_estimators=self.params["n_estimators"],
-                                  random_state=self.params["seed"], n_jobs=1)
+        self.model_ = PyodIForest(n_estimators=self.config.n_estimators, random_state=self.config.seed, n_jobs=1)
         self.model_.fit(self._prep(self.train_x_))
 
     def decision_function(self, x):

@@ -1,15 +1,13 @@
 """``FineTuned``: a language model reads a record's text; a classification head says normal / anomalous.
 
-Backbones come from :mod:`llmad.models.registry`, adapters from :mod:`llmad.models.adapters`.
+Backbones come from :mod:`llmad.models.backbones`, adapters from :mod:`llmad.models.adapters`.
 Saved as JSON config + tokenizer + only the trained weights (adapter + head) in safetensors.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -18,26 +16,16 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from llmad import LlmadError
+from llmad.config import replace
 from llmad.detectors.base import Detector
+from llmad.detectors.configs import SFTConfig
 from llmad.eval.metrics import best_f1_threshold, compute
-from llmad.models.adapters import AdapterConfig, apply_adapter, count_parameters, trainable_state
-from llmad.models.fast import OnnxInt8Classifier, pick_engine
-from llmad.models.registry import materialise, resolve
-from llmad.models.training import TrainConfig, pad_batch, seed_everything, train_classifier
+from llmad.models.adapters import apply_adapter, count_parameters, trainable_state
+from llmad.models.backbones import materialise, resolve
+from llmad.models.onnx_int8 import OnnxInt8Classifier, pick_engine
+from llmad.models.training import pad_batch, seed_everything, train_classifier
 
 WEIGHTS = "trainable.safetensors"
-
-
-def texts_of(x: pd.DataFrame, template: str, state: dict | None = None) -> list[str]:
-    """Text of each record: a ``text`` column if present, else the named template (fitted ones take ``state``)."""
-    if "text" in x.columns:
-        return x["text"].astype(str).tolist()
-    from llmad.text import render
-
-    return render(x, template, state)
-
-
-TRUNCATIONS = ("head", "head-tail")
 
 
 def keep_head_tail(ids: list[int], limit: int) -> list[int]:
@@ -78,27 +66,17 @@ class FineTuned(Detector):
 
     name = "sft"
 
-    def __init__(self, backbone: str = "minilm", adapter: str | dict = "lora", template: str = "deciles",
-                 max_length: int = 128, train: dict | None = None, max_train: int | None = None,
-                 train_frac: float | None = None, seed: int = 0, eval_batch_size: int = 64,
-                 device: str | None = None, threads: int | None = None, features: str | None = None,
-                 inference: str = "auto", layers: int | None = None, truncation: str = "head", **_):
-        acfg = adapter if isinstance(adapter, dict) else {"kind": adapter}
-        AdapterConfig(**acfg)  # validate early
-        tcfg = {**(train or {}), "seed": seed}
-        TrainConfig(**tcfg)
-        super().__init__(backbone=backbone, adapter=acfg, template=template, max_length=max_length,
-                         train=tcfg, max_train=max_train, train_frac=train_frac, seed=seed,
-                         eval_batch_size=eval_batch_size, inference=inference, layers=layers,
-                         truncation=truncation)
-        if truncation not in TRUNCATIONS:
-            raise LlmadError(f"truncation must be one of {', '.join(TRUNCATIONS)}, not {truncation!r}")
-        if layers is not None and layers < 1:
-            raise LlmadError(f"layers must be a positive number of transformer layers, not {layers}")
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if threads or self.device == "cpu":
-            torch.set_num_threads(threads or max(1, os.cpu_count() or 1))
-        pick_engine(inference, self.device)  # validate early
+    Config = SFTConfig
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        c = self.config
+        self.device = c.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cpu":
+            from llmad.threads import threads
+
+            torch.set_num_threads(threads())
+        pick_engine(c.inference, self.device)  # validate early
         self.model_ = None
         self.tokenizer_ = None
         self._infer = None
@@ -112,15 +90,15 @@ class FineTuned(Detector):
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        bb = resolve(self.params["backbone"])
+        bb = resolve(self.config.backbone)
         path = materialise(bb)
         try:
             tok = AutoTokenizer.from_pretrained(tokenizer_dir or path)
-            seed_everything(self.params["seed"])
+            seed_everything(self.config.seed)
             model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, trust_remote_code=False)
         except OSError as e:
             raise LlmadError(f"cannot load backbone {bb.name!r} from {path}: {str(e).splitlines()[0]}") from None
-        layers = self.params.get("layers") or bb.layers
+        layers = self.config.layers or bb.layers
         if layers:
             from llmad.models.depth import keep_first_layers
 
@@ -128,7 +106,7 @@ class FineTuned(Detector):
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token or tok.unk_token
         model.config.pad_token_id = tok.pad_token_id
-        model = apply_adapter(model, AdapterConfig(**self.params["adapter"]))
+        model = apply_adapter(model, self.config.adapter)
         self.tokenizer_, self.model_ = tok, model.to(self.device)
         self._infer = None
         self.info_["parameters"] = count_parameters(self.model_)
@@ -136,24 +114,26 @@ class FineTuned(Detector):
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text, at most ``max_length`` of them (special tokens included)."""
-        limit = self.params["max_length"]
-        if self.params.get("truncation", "head") == "head":
+        limit = self.config.max_length
+        if self.config.truncation == "head":
             return self.tokenizer_(texts, truncation=True, max_length=limit, padding=False)["input_ids"]
         ids = self.tokenizer_(texts, truncation=False, padding=False, verbose=False)["input_ids"]
         return [keep_head_tail(e, limit) for e in ids]
 
     # ------------------------------------------------------------------ fit
-    def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, checkpoint_dir: Path | None = None) -> None:
-        p = self.params
+    def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, checkpoint_dir: str | Path | None = None,
+             progress=None) -> None:
+        """Fine-tune; with ``checkpoint_dir`` a crashed run resumes from its last checkpoint."""
+        c = self.config
         y = train["label"].to_numpy().astype(int)
-        idx = subsample(len(train), y, p["train_frac"], p["max_train"], p["seed"])
+        idx = subsample(len(train), y, c.train_frac, c.max_train, c.seed)
         train = train.iloc[idx]
         self._build()
-        self._fit_template(train)
+        self._fit_text(train)
         enc = self._encode(self._texts(train))
         self.info_["n_train_used"] = int(len(enc))
-        self.info_["truncated_train"] = int(sum(len(e) >= p["max_length"] for e in enc))
-        cfg = TrainConfig(**p["train"])
+        self.info_["truncated_train"] = int(sum(len(e) >= c.max_length for e in enc))
+        cfg = replace(c.train, seed=c.seed)
         evaluate = None
         # a single end-of-training evaluation would only repeat the threshold pass that fit() makes anyway
         single_eval = cfg.epochs <= 1 and not cfg.eval_every
@@ -168,40 +148,17 @@ class FineTuned(Detector):
 
         self._training = True  # validation during training scores with PyTorch (the weights keep changing)
         try:
-            hist = train_classifier(self.model_, enc, y[idx], cfg, p["adapter"]["kind"], self.tokenizer_.pad_token_id,
-                                    evaluate=evaluate, checkpoint_dir=checkpoint_dir)
+            hist = train_classifier(self.model_, enc, y[idx], cfg, c.adapter.kind, self.tokenizer_.pad_token_id,
+                                    evaluate=evaluate, checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None)
         finally:
             self._training = False
         self.info_["training"] = hist
         self._infer = None
 
-    def fit(self, train, valid=None, checkpoint_dir: str | Path | None = None):
-        """Fit; with ``checkpoint_dir`` a crashed run resumes from its last checkpoint."""
-        if len(train) == 0:
-            raise LlmadError("cannot fit on an empty training set")
-        self._fit(train, valid, Path(checkpoint_dir) if checkpoint_dir else None)
-        tune = valid if valid is not None and len(valid) else train
-        self.threshold_ = best_f1_threshold(tune["label"].to_numpy(), self.decision_function(tune))
-        self.info_["threshold_from"] = "valid" if tune is valid else "train"
-        return self
-
-    def _fit_template(self, train: pd.DataFrame) -> None:
-        """A fitted template (``deciles``) learns its state from the training records only; saved in the JSON."""
-        from llmad.text import fit_template
-
-        self.info_.pop("template_state", None)
-        if "text" not in train.columns:
-            state = fit_template(self.params["template"], train)
-            if state is not None:
-                self.info_["template_state"] = state
-
-    def _texts(self, x: pd.DataFrame) -> list[str]:
-        return texts_of(x, self.params["template"], self.info_.get("template_state"))
-
     # ------------------------------------------------------------------ inference
     def _merged(self):
         m = self.model_
-        if self.params["adapter"]["kind"] == "lora":
+        if self.config.adapter.kind == "lora":
             m = copy.deepcopy(m).merge_and_unload()
         return m.eval()
 
@@ -210,13 +167,13 @@ class FineTuned(Detector):
         if self._training:
             return "torch", self.model_.eval()
         if self._infer is None:
-            engine = pick_engine(self.params.get("inference", "auto"), self.device)
+            engine = pick_engine(self.config.inference, self.device)
             if engine == "int8":
                 try:
                     self._infer = ("int8", OnnxInt8Classifier(self._merged()))
                 except Exception as e:  # an architecture the ONNX exporter cannot trace: stay correct, be slower
-                    if self.params.get("inference") == "int8":
-                        raise LlmadError(f"int8 export of {self.params['backbone']!r} failed: {e}") from None
+                    if self.config.inference == "int8":
+                        raise LlmadError(f"int8 export of {self.config.backbone!r} failed: {e}") from None
                     warnings.warn(f"int8 ONNX export failed ({type(e).__name__}); scoring with PyTorch", stacklevel=2)
                     engine = "torch"
             if engine == "torch":
@@ -233,11 +190,11 @@ class FineTuned(Detector):
         order = np.argsort([len(e) for e in enc], kind="stable")
         out = np.zeros((len(uniq), 2), dtype=np.float32)
         engine, model = self._inference_model()
-        bs = self.params["eval_batch_size"]
+        bs = self.config.eval_batch_size
         device = torch.device("cpu") if engine == "int8" else next(model.parameters()).device
         from llmad.models.training import autocast
 
-        with torch.inference_mode(), autocast(device, self.params["train"].get("precision", "auto")):
+        with torch.inference_mode(), autocast(device, self.config.train.precision):
             for i in range(0, len(order), bs):
                 b = order[i: i + bs]
                 ids, mask = pad_batch([enc[j] for j in b], self.tokenizer_.pad_token_id, device)

@@ -1,6 +1,7 @@
 """``tfidf``: TF-IDF of a record's text + logistic regression (the text baseline for logs).
 
-Reads the ``text`` column (log windows) or renders a record template (Flow-Bench). Word unigrams and
+Reads its input through the text layer (:mod:`llmad.text.layer`): log windows, or job records through
+a template (Flow-Bench). Word unigrams and
 bigrams (``<*>`` is a token), sublinear term frequency, ``class_weight="balanced"``, seeded.
 Saved without pickle: the vocabulary in JSON, idf / coefficients / intercept in safetensors;
 loading rebuilds the vectoriser with that vocabulary and idf and scores with the stored weights.
@@ -12,11 +13,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from safetensors.numpy import load_file, save_file
 
 from llmad import LlmadError
 from llmad.detectors.base import Detector
+from llmad.detectors.configs import TfidfConfig
 
 TOKEN_PATTERN = r"<\*>|[A-Za-z_][A-Za-z0-9_.$\-]*"
 
@@ -25,51 +26,38 @@ class TfidfLR(Detector):
     """TF-IDF + logistic regression on the text of each record."""
 
     name = "tfidf"
+    Config = TfidfConfig
 
-    def __init__(self, seed: int = 0, ngram_max: int = 2, min_df: int = 1, max_features: int = 50000,
-                 C: float = 10.0, template: str = "readable", **params):
-        super().__init__(seed=seed, ngram_max=ngram_max, min_df=min_df, max_features=max_features, C=C,
-                         template=template, **params)
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
         self.vectorizer_ = None
         self.coef_: np.ndarray | None = None
         self.intercept_: float = 0.0
 
-    def _texts(self, x: pd.DataFrame) -> list[str]:
-        if "text" in x.columns:
-            return x["text"].astype(str).tolist()
-        from llmad.text import render
-
-        return render(x, self.params["template"], self.info_.get("template_state"))
-
     def _vectorizer(self, vocabulary=None):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        p = self.params
-        return TfidfVectorizer(token_pattern=TOKEN_PATTERN, lowercase=True, ngram_range=(1, p["ngram_max"]),
-                               min_df=1 if vocabulary is not None else p["min_df"],
-                               max_features=None if vocabulary is not None else p["max_features"],
+        c = self.config
+        return TfidfVectorizer(token_pattern=TOKEN_PATTERN, lowercase=True, ngram_range=(1, c.ngram_max),
+                               min_df=1 if vocabulary is not None else c.min_df,
+                               max_features=None if vocabulary is not None else c.max_features,
                                sublinear_tf=True, vocabulary=vocabulary, dtype=np.float64)
 
-    def _fit(self, train, valid):
+    def _fit(self, train, valid, progress=None):
         from sklearn.linear_model import LogisticRegression
 
         y = train["label"].to_numpy().astype(int)
         if len(np.unique(y)) < 2:
             raise LlmadError(f"tfidf needs both classes in the training part; it has only label {y[0]} "
                              f"({len(y)} records)")
-        if "text" not in train.columns:
-            from llmad.text import fit_template
-
-            state = fit_template(self.params["template"], train)
-            if state is not None:
-                self.info_["template_state"] = state
+        self._fit_text(train)
         self.vectorizer_ = self._vectorizer()
         try:
             X = self.vectorizer_.fit_transform(self._texts(train))
         except ValueError as e:
             raise LlmadError(f"tfidf: no usable tokens in the training texts ({e})") from None
-        clf = LogisticRegression(C=self.params["C"], class_weight="balanced", max_iter=2000,
-                                 solver="liblinear", random_state=self.params["seed"])
+        clf = LogisticRegression(C=self.config.C, class_weight="balanced", max_iter=2000,
+                                 solver="liblinear", random_state=self.config.seed)
         clf.fit(X, y)
         self.coef_ = clf.coef_.ravel().astype(np.float64)
         self.intercept_ = float(clf.intercept_[0])

@@ -9,42 +9,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import torch
 from torch import nn
 
 from llmad import LlmadError
-from llmad.models.reft import ReftConfig, ReftModel
+from llmad.models.configs import ADAPTERS, AdapterConfig, LoraSettings  # noqa: F401  (re-exported)
+from llmad.models.reft import ReftModel
 
-ADAPTERS = ("full", "head", "lora", "reft")
 HEAD_NAMES = ("classifier", "score", "pooler", "pre_classifier", "sequence_summary", "logits_proj")
-
-
-@dataclass
-class LoraSettings:
-    r: int = 8
-    alpha: int = 32
-    dropout: float = 0.1
-    target_modules: list[str] | None = None  # None: peft's attention defaults for the architecture
-
-
-@dataclass
-class AdapterConfig:
-    kind: str = "lora"
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    reft: ReftConfig = field(default_factory=ReftConfig)
-
-    def __post_init__(self):
-        if self.kind not in ADAPTERS:
-            raise LlmadError(f"unknown adapter {self.kind!r}; choose one of {', '.join(ADAPTERS)}")
-        if isinstance(self.lora, dict):
-            self.lora = LoraSettings(**self.lora)
-        if isinstance(self.reft, dict):
-            self.reft = ReftConfig(**self.reft)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def is_head(name: str) -> bool:
@@ -75,7 +47,7 @@ def apply_adapter(model: nn.Module, cfg: AdapterConfig) -> nn.Module:
     if cfg.kind == "lora":
         from peft import LoraConfig, TaskType, get_peft_model
 
-        targets = cfg.lora.target_modules or _LORA_TARGETS.get(model.config.model_type)
+        targets = list(cfg.lora.target_modules or ()) or _LORA_TARGETS.get(model.config.model_type)
         heads = sorted({n.split(".")[0] if n.split(".")[0] in HEAD_NAMES else next(
             x for x in n.split(".") if x in HEAD_NAMES) for n, _ in model.named_parameters() if is_head(n)})
         lc = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora.r, lora_alpha=cfg.lora.alpha,

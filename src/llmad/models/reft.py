@@ -13,19 +13,11 @@ from __future__ import annotations
 
 import contextlib
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import orthogonal
 
-
-@dataclass
-class ReftConfig:
-    rank: int = 4
-    layers: list[int] | None = None  # None: every layer
-    positions: int = 2               # first k and last k real tokens ("f2+l2")
-    dropout: float = 0.0
+from llmad.models.configs import ReftConfig
 
 
 class LoReFTIntervention(nn.Module):

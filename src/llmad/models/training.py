@@ -13,7 +13,6 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,40 +21,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from llmad.models.adapters import trainable_state
+from llmad.models.configs import TrainConfig  # noqa: F401  (re-exported)
 
 DEFAULT_LR = {"full": 5e-5, "head": 1e-3, "lora": 5e-4, "reft": 2e-3}
-
-
-@dataclass
-class TrainConfig:
-    epochs: float = 3.0
-    lr: float | None = None            # None: per adapter (DEFAULT_LR)
-    batch_size: int = 32
-    grad_accum: int = 1
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.0
-    balance: str = "weights"           # "weights" (class-weighted loss), "oversample" or "none"
-    early_stopping: int = 2            # epochs without improvement before stopping; 0 = off
-    monitor: str = "f1"                # "f1" or "loss" on validation
-    eval_every: int = 0                # also evaluate every N optimiser steps (0 = per epoch only)
-    max_grad_norm: float = 1.0
-    precision: str = "auto"            # "auto" (bf16 on GPU, fp32 on CPU), "fp32", "bf16", "fp16"
-    checkpoint_every: int = 200        # optimiser steps between checkpoints (when a dir is given)
-    seed: int = 0
-
-    def __post_init__(self):
-        from llmad import LlmadError
-
-        checks = {"balance": ("weights", "oversample", "none"), "monitor": ("f1", "loss"),
-                  "precision": ("auto", "fp32", "bf16", "fp16")}
-        for key, allowed in checks.items():
-            if getattr(self, key) not in allowed:
-                raise LlmadError(f"{key} must be one of {', '.join(allowed)}, not {getattr(self, key)!r}")
-        if self.epochs <= 0 or self.batch_size < 1 or self.grad_accum < 1:
-            raise LlmadError("epochs must be > 0, batch size and gradient accumulation >= 1")
-
-    def to_dict(self):
-        return asdict(self)
 
 
 def seed_everything(seed: int) -> None:

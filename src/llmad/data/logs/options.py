@@ -1,0 +1,38 @@
+"""``LogOptions``: everything that turns a log source into windows; saved with a trained detector."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """Everything that turns a log source into windows; saved with a trained detector."""
+
+    format: str | None = None        # built-in name or format string (raw files)
+    grouping: str | None = None      # fixed | line | time | session (None: the dataset's default)
+    window: float | None = None      # lines (fixed) or seconds (time)
+    step: float | None = None
+    labels: str | None = None        # anomaly_label.csv or anomalous-id list (sessions)
+    session_regex: str = r"blk_-?\d+"
+    text: str = "masked"             # masked | templates
+    separator: str = " | "
+    collapse_repeats: bool = True
+    max_chars: int | None = None
+    train: float | None = None       # split fractions (None: the dataset's default)
+    valid: float | None = None
+    dedup: bool = False              # drop valid/test windows whose text equals a train window's
+    seed: int = 0                    # only for the stratified Spirit template split
+    max_line_bytes: int = 64 * 1024
+    quarantine_dir: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> LogOptions:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (d or {}).items() if k in known})
+
+    def merged(self, **over) -> LogOptions:
+        return replace(self, **{k: v for k, v in over.items() if v is not None})

@@ -1,0 +1,107 @@
+"""One frozen configuration per detector: defaults and help text in one place (the CLI reads them here).
+
+Importable without torch, LightGBM or PyOD, so ``llmad --help`` and the classical detectors never pull
+the language-model stack in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmad import LlmadError
+from llmad.config import check_choices, option
+from llmad.models.configs import AdapterConfig, TrainConfig
+
+FEATURE_SETS = ("paper", "all")
+RECORD_TEMPLATES = ("paper", "readable", "context", "compact", "deciles")
+
+
+def _features_ok(cfg) -> None:
+    f = cfg.features
+    if isinstance(f, str):
+        if f not in FEATURE_SETS:
+            raise LlmadError(f"unknown feature set {f!r}; choose {', '.join(FEATURE_SETS)} or a list of columns")
+    else:
+        from llmad.data.flowbench import assert_no_banned
+
+        if not f:
+            raise LlmadError("features: give a feature set name or at least one column")
+        assert_no_banned(f)
+
+
+@dataclass(frozen=True)
+class GBDTConfig:
+    features: str | tuple[str, ...] = option("paper", "Numeric features: paper (the 9 of the paper), all "
+                                                      "(every numeric non-host column) or a list of columns.")
+    seed: int = option(0, "Seed.")
+    n_estimators: int = option(300, "Boosting rounds.")
+    learning_rate: float = option(0.05, "Learning rate.")
+    num_leaves: int = option(31, "Leaves per tree.")
+
+    def __post_init__(self):
+        _features_ok(self)
+        if self.n_estimators < 1 or self.num_leaves < 2 or self.learning_rate <= 0:
+            raise LlmadError("gbdt needs n_estimators >= 1, num_leaves >= 2 and learning_rate > 0")
+
+
+@dataclass(frozen=True)
+class IForestConfig:
+    features: str | tuple[str, ...] = option("paper", "Numeric features: paper, all or a list of columns.")
+    seed: int = option(0, "Seed.")
+    n_estimators: int = option(200, "Trees.")
+    max_train: int | None = option(50000, "Fit on at most N training records (seeded sample).")
+
+    def __post_init__(self):
+        _features_ok(self)
+        if self.n_estimators < 1:
+            raise LlmadError("iforest needs n_estimators >= 1")
+
+
+@dataclass(frozen=True)
+class TfidfConfig:
+    seed: int = option(0, "Seed.")
+    template: str = option("readable", "Flow-Bench text template (log windows are read as they are).",
+                           RECORD_TEMPLATES)
+    ngram_max: int = option(2, "Longest word n-gram.")
+    min_df: int = option(1, "Ignore terms in fewer training texts.")
+    max_features: int = option(50000, "Vocabulary size.")
+    C: float = option(10.0, "Inverse regularisation of the logistic regression.")
+
+    def __post_init__(self):
+        check_choices(self)
+        if self.ngram_max < 1 or self.min_df < 1 or self.max_features < 1 or self.C <= 0:
+            raise LlmadError("tfidf needs ngram_max, min_df, max_features >= 1 and C > 0")
+
+
+TRUNCATIONS = ("head", "head-tail")
+ENGINES = ("auto", "torch", "int8")
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    backbone: str = option("minilm", "Backbone: minilm, minilm-l3, smollm2, a Hugging Face id or a path.")
+    adapter: AdapterConfig = option(AdapterConfig(), "Adapter: which parameters train, and its settings.")
+    template: str = option("deciles", "Flow-Bench text template (log windows are read as they are).",
+                           RECORD_TEMPLATES)
+    max_length: int = option(128, "Max tokens per record (longer ones are truncated).")
+    layers: int | None = option(None, "Keep only the first N transformer layers (faster; default all).")
+    truncation: str = option("head", "Texts over max_length keep the head, or head-tail (drop the middle).",
+                             TRUNCATIONS)
+    train: TrainConfig = option(TrainConfig(), "Training loop settings.")
+    max_train: int | None = option(None, "Use at most N training records (stratified, seeded).")
+    train_frac: float | None = option(None, "Use this fraction of the training records.")
+    seed: int = option(0, "Seed of the subsample, the head initialisation and the training loop.")
+    eval_batch_size: int = option(64, "Batch size when scoring.")
+    inference: str = option("auto", "Scoring engine: auto (int8 ONNX Runtime on CPU), torch, int8.", ENGINES)
+    device: str | None = option(None, "cpu or cuda (default: cuda when available).")
+
+    def __post_init__(self):
+        check_choices(self)
+        if self.layers is not None and self.layers < 1:
+            raise LlmadError(f"layers must be a positive number of transformer layers, not {self.layers}")
+        if self.max_length < 4:
+            raise LlmadError("max_length must be at least 4 tokens")
+        if self.train_frac is not None and not 0 < self.train_frac <= 1:
+            raise LlmadError("train fraction must be in (0, 1]")
+        if self.max_train is not None and self.max_train < 2:
+            raise LlmadError("max_train must be at least 2")

@@ -1,0 +1,253 @@
+"""The run API: train, evaluate and score — what the CLI, the demo, the benchmarks, studies, the service
+and Ray batch scoring all call. Nothing above this module holds logic of its own.
+
+A record flows one way: dataset → split (:func:`prepare`) → detector (its text layer inside) → scores →
+metrics. Every function takes an optional :class:`Reporter` for progress on long steps.
+
+    from llmad import runs
+    res = runs.train("flowbench/sample", "gbdt", seed=0, out="runs/gbdt")
+    print(runs.evaluate("runs/gbdt")["f1"])
+    scores = runs.score("runs/gbdt", "jobs.csv")          # a DataFrame: id, score, label
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llmad import LlmadError, __version__, datasets
+from llmad.data.splits import LEAKY, PARTS, PROTOCOLS, SplitConfig, split as split_table
+from llmad.detectors.base import Detector, load_detector
+from llmad.detectors.catalog import make_detector
+from llmad.eval import metrics
+
+Update = Callable[[int, "int | None"], None]
+
+
+class Reporter:
+    """Where long steps report progress: ``with reporter.task("reading") as update: update(done, total)``.
+
+    The base class is silent; the CLI passes one that draws progress bars.
+    """
+
+    @contextmanager
+    def task(self, description: str) -> Iterator[Update]:
+        yield lambda done, total=None: None
+
+    def log(self, message: str) -> None:
+        pass
+
+
+SILENT = Reporter()
+
+
+@dataclass
+class Prepared:
+    """A dataset loaded and split: what a detector is trained and evaluated on."""
+
+    dataset: str
+    split: str
+    seed: int
+    table: pd.DataFrame
+    parts: dict[str, pd.DataFrame]
+    log_options: Any = None
+
+    @property
+    def is_logs(self) -> bool:
+        return datasets.is_logs(self.dataset)
+
+    def part(self, name: str) -> pd.DataFrame:
+        if name not in self.parts:
+            raise LlmadError(f"unknown part {name!r}; choose {', '.join(PARTS)}")
+        return self.parts[name]
+
+
+def prepare(dataset: str, split: str | None = None, seed: int = 0, log_options: Any = None,
+            reporter: Reporter = SILENT) -> Prepared:
+    """Load ``dataset`` and split it. ``split`` None: ``run`` for Flow-Bench, the loader's split for logs
+    (logs are split before windowing, so no other split applies to them)."""
+    from llmad.data.logs.options import LogOptions
+
+    name = datasets.canonical(dataset)
+    if datasets.is_logs(name):
+        log_options = log_options if isinstance(log_options, LogOptions) else LogOptions.from_dict(log_options)
+    elif log_options is not None and any(v not in (None, False) for v in _as_dict(log_options).values()):
+        raise LlmadError(f"{name} is a Flow-Bench workflow: log options (--format, --grouping, ...) do not apply")
+    else:
+        log_options = None
+    with reporter.task(f"reading {name}") as update:
+        table = datasets.load(name, progress=update, log_options=log_options)
+    kind = split or table.attrs.get("split", "run")
+    parts = split_table(table, SplitConfig(kind, seed))
+    return Prepared(name, kind, seed, table, parts, log_options)
+
+
+def _as_dict(opts: Any) -> dict:
+    return opts if isinstance(opts, dict) else opts.to_dict()
+
+
+@dataclass
+class TrainResult:
+    detector: Detector
+    out: Path | None
+    prepared: Prepared
+    fit_seconds: float
+    run: dict = field(default_factory=dict)
+
+
+def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *, split: str | None = None,
+          seed: int = 0, out: str | Path | None = None, log_options: Any = None,
+          checkpoint_dir: str | Path | None = None, reporter: Reporter = SILENT, command: str | None = None,
+          **overrides: Any) -> TrainResult:
+    """Fit ``detector`` (a name) with ``config`` (dict or config object; ``overrides`` on top) on the train
+    part, choose its threshold on the validation part, and save it to ``out`` when given.
+
+    ``seed`` seeds the split, and the detector too unless its configuration names a seed.
+    ``dataset`` may be a :class:`Prepared` (already loaded and split) to train several detectors on one load.
+    """
+    prep = dataset if isinstance(dataset, Prepared) else prepare(dataset, split, seed, log_options, reporter)
+    if "seed" not in overrides and (config is None or (isinstance(config, dict) and "seed" not in config)):
+        overrides["seed"] = prep.seed
+    det = make_detector(detector, config, **overrides)
+    fit_options: dict[str, Any] = {}
+    if checkpoint_dir is not None:
+        if detector != "sft":
+            raise LlmadError("checkpoints are for the fine-tuned language model (--detector sft)")
+        fit_options["checkpoint_dir"] = checkpoint_dir
+    train_part, valid_part = prep.part("train"), prep.part("valid")
+    t0 = time.perf_counter()
+    with reporter.task(f"training {detector} on {len(train_part):,} records") as update:
+        det.fit(train_part, valid_part, progress=update, **fit_options)
+    seconds = round(time.perf_counter() - t0, 3)
+    det.run_ = {"dataset": prep.dataset, "split": prep.split, "seed": prep.seed, "n_train": int(len(train_part)),
+                "n_valid": int(len(valid_part)), "fit_seconds": seconds, "command": command}
+    if prep.log_options is not None:
+        det.run_["log_options"] = prep.log_options.to_dict()
+    if out is not None:
+        det.save(out)
+    return TrainResult(det, Path(out) if out is not None else None, prep, seconds, det.run_)
+
+
+def _detector(model: str | Path | Detector) -> Detector:
+    return model if isinstance(model, Detector) else load_detector(model)
+
+
+def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None, *, part: str = "test",
+             split: str | None = None, seed: int | None = None, perturbation: Any = None,
+             reporter: Reporter = SILENT) -> dict:
+    """Score one part of a split with a trained detector (its validation threshold) and compute the metrics.
+
+    Defaults come from the model: the dataset, split and seed it was trained with. ``perturbation``
+    (:class:`llmad.data.logs.perturb.Perturbation`) rewrites the test windows of a log dataset first.
+    """
+    det = _detector(model)
+    if isinstance(dataset, Prepared):
+        prep = dataset
+    else:
+        ds = dataset or det.run_.get("dataset")
+        if not ds:
+            raise LlmadError("no dataset given and the model does not record one")
+        same = datasets.canonical(ds) == det.run_.get("dataset")
+        sk = split or (det.run_.get("split") if same else None)
+        sd = seed if seed is not None else int(det.run_.get("seed", 0))
+        prep = prepare(ds, sk, sd, det.run_.get("log_options") if datasets.is_logs(ds) else None, reporter)
+    data = prep.part(part)
+    if perturbation is not None:
+        data = _perturbed(data, perturbation, part, prep)
+    with reporter.task(f"scoring {len(data):,} {part} records") as update:
+        scores = det.decision_function(data)
+        update(len(data), len(data))
+    m = metrics.compute(data["label"].to_numpy(), scores, det.threshold_).to_dict()
+    m.update({"split": prep.split, "part": part, "dataset": prep.dataset, "seed": prep.seed,
+              "leaky": LEAKY[prep.split], "detector": det.name,
+              "protocol": f"{PROTOCOLS[prep.split]}, threshold from validation (max F1)",
+              "llmad_version": __version__})
+    if perturbation is not None:
+        m["perturbation"] = perturbation.name
+    return m
+
+
+def _perturbed(data: pd.DataFrame, perturbation: Any, part: str, prep: Prepared) -> pd.DataFrame:
+    from llmad.data.logs.options import LogOptions
+    from llmad.data.logs.perturb import perturb
+    from llmad.data.logs.text import TextConfig
+
+    if part != "test":
+        raise LlmadError("perturbations apply to the test part only")
+    if not prep.is_logs:
+        raise LlmadError("perturbations rewrite log messages; this is a Flow-Bench dataset")
+    opts = prep.log_options or LogOptions()
+    if opts.text != "masked":
+        raise LlmadError("perturbations rewrite masked messages; this model reads template sequences")
+    return perturb(data, perturbation, TextConfig("masked", opts.separator, opts.collapse_repeats, opts.max_chars))
+
+
+LOG_READ_KEYS = ("format", "grouping", "window", "step", "labels")
+
+
+def is_log_model(det: Detector) -> bool:
+    return "log_options" in det.run_ or (det.text_ is not None and det.text_.kind == "windows")
+
+
+def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_options: Any = None,
+          reporter: Reporter = SILENT) -> pd.DataFrame:
+    """Score new data with a trained detector: a table of records / windows, a CSV of job records, or a raw
+    log file for a log model (read like its training data; ``log_options`` override how).
+
+    Returns one row per record (``id``, ``score``, ``label``) or per window (``window_id``, ``source``,
+    ``first_line``, ``last_line``, ``n_lines``, ``session``, ``score``, ``label``, ``true_label`` when the
+    file carries labels). ``attrs["read"]`` says what was read (lines, quarantined).
+    """
+    det = _detector(model)
+    det._check_fitted()
+    if isinstance(data, pd.DataFrame):
+        table, read = data, {}
+        log_model = "messages" in table.columns
+    elif is_log_model(det) or (log_options is not None and _as_dict(log_options).get("format")):
+        table, read = _read_log_file(det, Path(data), log_options, reporter)
+        log_model = True
+    else:
+        from llmad.data.flowbench import read_records_csv
+
+        table, read = read_records_csv(Path(data)), {}
+        log_model = False
+    with reporter.task(f"scoring {len(table):,} {'windows' if log_model else 'records'}") as update:
+        scores = det.decision_function(table)
+        update(len(table), len(table))
+    labels = (scores >= det.threshold_).astype(int)
+    if log_model:
+        out = pd.DataFrame({c: table[c].to_numpy() for c in ("window_id", "source", "first_line", "last_line",
+                                                              "n_lines", "session") if c in table.columns})
+        out["score"], out["label"] = scores, labels
+        if "label" in table.columns and (table["label"] != -1).any():
+            out["true_label"] = table["label"].to_numpy()
+    else:
+        ids = table["job_id"].astype(str).to_numpy() if "job_id" in table.columns else np.arange(len(table)).astype(str)
+        out = pd.DataFrame({"id": ids, "score": scores, "label": labels})
+    out.attrs = {"read": read}
+    return out
+
+
+def _read_log_file(det: Detector, path: Path, log_options: Any, reporter: Reporter) -> tuple[pd.DataFrame, dict]:
+    from llmad.data.logs.options import LogOptions
+    from llmad.data.logs.scoring import file_windows, scoring_options
+
+    saved = {k: v for k, v in (det.run_.get("log_options") or {}).items()
+             if k not in LOG_READ_KEYS + ("dedup", "train", "valid")}
+    opts = LogOptions.from_dict(saved)
+    if log_options is not None:
+        opts = opts.merged(**_as_dict(log_options))
+    opts = scoring_options(det.run_.get("dataset"), opts)
+    with reporter.task(f"reading {path}") as update:
+        w = file_windows(path, opts, progress=update)
+    info = w.attrs["logs"]
+    read = {"lines": info["lines"], "windows": info["windows"],
+            "quarantined": int(sum(s["quarantined"] for s in info["sources"]))}
+    return w, read
