@@ -19,7 +19,8 @@ def rows(folders: list[Path]) -> list[dict]:
             except json.JSONDecodeError:  # still being written
                 continue
             cfg = json.loads((d / "detector.json").read_text())
-            info, params = cfg.get("info", {}), cfg.get("params", {})
+            # schema 2 (config / state); folders written by llmad 0.1.0 have params / info
+            info, params = cfg.get("state", cfg.get("info", {})), cfg.get("config", cfg.get("params", {}))
             tr = info.get("training", {})
             out.append({"run": d.name, "dataset": m["dataset"], "split": m["split"], "detector": m["detector"],
                         "adapter": (params.get("adapter") or {}).get("kind"), "template": params.get("template"),

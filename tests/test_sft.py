@@ -246,7 +246,7 @@ def test_int8_inference_close_to_fp32(tiny, adapter):
 
 
 def test_unknown_inference_engine():
-    with pytest.raises(LlmadError, match="unknown inference engine"):
+    with pytest.raises(LlmadError, match="inference must be one of"):
         make_detector("sft", inference="tensorrt")
 
 

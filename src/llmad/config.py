@@ -40,7 +40,7 @@ def help_of(cls: type, name: str) -> str:
         text += f" ({', '.join(map(str, choices))})"
     d = default_of(cls, name)
     if d is not None and not is_dataclass(d):
-        text += f" [default: {d}]"
+        text += f" (default: {d})"
     return text
 
 

@@ -36,6 +36,7 @@ RUN_KEYS = ("dataset", "split", "seed", "n_train", "n_valid", "fit_seconds", "lo
 class Detector:
     name: ClassVar[str] = "base"
     Config: ClassVar[type]
+    FILES: ClassVar[tuple[str, ...]] = ()  # what _save_state writes beside detector.json (checked on load)
 
     def __init__(self, config: Any = None, **overrides: Any):
         self.config = from_dict(self.Config, config, f"{self.name} config", **overrides)
@@ -202,6 +203,10 @@ def load_detector(path: str | Path) -> Detector:
     det.run_ = dict(doc.get("run") or {})
     if doc.get("text"):
         det.text_ = load_text_layer(doc["text"], path)
+    missing = [f for f in cls.FILES if not (path / f).exists()]
+    if missing:
+        raise LlmadError(f"{path}: incomplete model folder, {', '.join(missing)} is missing (copy the folder whole, "
+                         "or train again)")
     try:
         det._load_state(path)
     except FileNotFoundError as e:

@@ -47,6 +47,7 @@ class GBDT(_NumericDetector):
     """Gradient-boosted trees (LightGBM) on the numeric features."""
 
     name = "gbdt"
+    FILES = ("gbdt.txt",)
     Config = GBDTConfig
 
     def __init__(self, config=None, **overrides):
@@ -93,6 +94,7 @@ class IForest(_NumericDetector):
     """PyOD Isolation Forest on log-scaled, median-imputed numeric features."""
 
     name = "iforest"
+    FILES = ("iforest.safetensors",)
     Config = IForestConfig
 
     def __init__(self, config=None, **overrides):

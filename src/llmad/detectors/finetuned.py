@@ -65,6 +65,7 @@ class FineTuned(Detector):
     """Supervised fine-tuning of a language model (full, head-only, LoRA or LoReFT)."""
 
     name = "sft"
+    FILES = (WEIGHTS, "tokenizer")
 
     Config = SFTConfig
 

@@ -26,6 +26,7 @@ class TfidfLR(Detector):
     """TF-IDF + logistic regression on the text of each record."""
 
     name = "tfidf"
+    FILES = ("tfidf_vocabulary.json", "tfidf.safetensors")
     Config = TfidfConfig
 
     def __init__(self, config=None, **overrides):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 
 def best_f1_threshold(y: np.ndarray, scores: np.ndarray) -> float:
@@ -17,6 +16,8 @@ def best_f1_threshold(y: np.ndarray, scores: np.ndarray) -> float:
     s = np.asarray(scores, dtype="float64")
     if y.sum() == 0 or y.sum() == len(y):
         return float(np.median(s)) if len(s) else 0.5
+    from sklearn.metrics import precision_recall_curve  # imported here: the CLI starts without scikit-learn
+
     prec, rec, thr = precision_recall_curve(y, s)
     f1 = np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0.0)[:-1]
     return float(thr[int(np.argmax(f1))])
@@ -52,6 +53,8 @@ def compute(y: np.ndarray, scores: np.ndarray, threshold: float) -> Metrics:
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     both = 0 < y.sum() < len(y)
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     return Metrics(
         f1=f1, precision=precision, recall=recall,
         accuracy=(tp + tn) / len(y) if len(y) else 0.0,

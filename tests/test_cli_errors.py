@@ -1,0 +1,83 @@
+"""A user's mistake on the command line gets a usage message and a non-zero exit, never a traceback —
+with whatever typer / click pip resolves, and without click or torch installed."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from test_cli import llmad
+
+# run llmad's entry point with some top-level modules made unimportable
+BLOCKED = """
+import sys
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _Block())
+sys.argv = ["llmad"] + {args!r}
+from llmad.cli import main
+main()
+"""
+
+
+def llmad_without(blocked, *args):
+    code = BLOCKED.format(blocked=set(blocked), args=[str(a) for a in args])
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+MISTAKES = [
+    (["data", "stats", "flowbench/sample", "--split", "run"], "No such option: --split"),
+    (["train", "flowbench/sample"], "Missing option '--out'"),
+    (["trian"], "No such command 'trian'"),
+    (["train", "flowbench/sample", "--seed", "abc", "--out", "x"], "Invalid value for '--seed'"),
+    (["train", "--bogus"], "No such option: --bogus"),
+    (["evaluate"], "Missing argument"),
+    ([], "Usage: llmad"),
+]
+
+
+def _check_usage(r, pattern):
+    text = r.stdout + r.stderr
+    assert r.returncode == 2, (r.returncode, text)
+    assert "Traceback" not in text, text
+    assert "Usage" in text, text
+    assert " ".join(pattern.split()) in " ".join(text.replace("│", " ").split()), text
+
+
+@pytest.mark.parametrize("args,pattern", MISTAKES, ids=[" ".join(a) or "bare" for a, _ in MISTAKES])
+def test_usage_mistakes_print_usage_not_a_traceback(args, pattern):
+    _check_usage(llmad(*args, check=False), pattern)
+
+
+@pytest.mark.parametrize("args,pattern", MISTAKES[:4], ids=[" ".join(a) for a, _ in MISTAKES[:4]])
+def test_usage_mistakes_without_click_installed(args, pattern):
+    r = llmad_without({"click"}, *args)
+    assert "No module named 'click'" not in r.stderr
+    _check_usage(r, pattern)
+
+
+def test_classical_detectors_without_torch(tmp_path):
+    r = llmad_without({"torch", "transformers", "peft"}, "demo", "--detectors", "gbdt", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[0]["detector"] == "gbdt"
+    for det in ("gbdt", "iforest", "tfidf"):
+        r = llmad_without({"torch"}, "train", "flowbench/sample", "--detector", det, "--out", tmp_path / det)
+        assert r.returncode == 0, r.stderr
+        r = llmad_without({"torch"}, "evaluate", tmp_path / det, "--json")
+        assert r.returncode == 0 and json.loads(r.stdout)["detector"] == det, r.stderr
+    # asking for the language model without its extra: one line naming what to install
+    r = llmad_without({"torch"}, "train", "flowbench/sample", "--detector", "sft", "--out", tmp_path / "s")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    msg = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(msg) == 1 and "pip install 'llmad[sft]'" in msg[0], r.stderr
+
+
+def test_library_import_does_not_pull_torch():
+    code = ("import sys; import llmad.cli, llmad.runs, llmad.detectors, llmad.detectors.catalog; "
+            "from llmad.detectors import make_detector; make_detector('gbdt'); make_detector('tfidf'); "
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
