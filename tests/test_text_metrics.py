@@ -31,7 +31,7 @@ def test_own_templates(sample):
     sub = sample.head(20)
     r = render(sub, "readable")
     assert "runtime" in r[0] and "stage-in" in r[0] and "_" not in r[0]
-    c = render(sub, "context")
+    c = render(sub, "readable-peers")
     assert "vs peers" in c[0]
     assert len(c[0]) < len(render(sub, "paper")[0]) * 1.2
     with pytest.raises(LlmadError, match="unknown template"):

@@ -200,7 +200,8 @@ def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help
 def data_export(
     dataset: str,
     out_file: Path = typer.Option(..., "--out", help="CSV to write (columns text,label)."),
-    template: str = typer.Option("paper", help="Text template: paper, readable, context, compact, deciles."),
+    template: str = typer.Option("paper", help="Text template: paper, readable, readable-peers, compact, deciles, "
+                                 "context (fitted on the train part; run context in batch mode)."),
     split_kind: Optional[str] = typer.Option(None, "--split", help=f"Split: {', '.join(SPLITS)}."),
     part: str = typer.Option("test", help="Part of the split: train, valid, test."),
     seed: int = typer.Option(0, help="Split seed (the 'paper' split always uses 42)."),
@@ -212,7 +213,7 @@ def data_export(
     import pandas as pd
 
     from llmad.text.layer import RecordText, text_layer_for
-    from llmad.text.records import needs_fit
+    from llmad.text.records import CONTEXT_TEMPLATES, needs_fit
 
     logs = datasets.is_logs(dataset)
     opts = _log_options(dataset, fmt, grouping, window, step, labels, dedup)
@@ -222,8 +223,15 @@ def data_export(
     prep = runs.prepare(dataset, split_kind, seed, opts, reporter=REPORTER)
     table = prep.part(part) if split_kind else prep.table
     layer = text_layer_for(prep.table, template) if logs else RecordText(template)
-    layer.fit(prep.part("train"))
-    text = layer.transform(table)
+    if not logs and template in CONTEXT_TEMPLATES:
+        from llmad.context import RunContext
+
+        ctx = RunContext.fit(prep.table, "batch")
+        layer.fit(ctx.transform(prep.part("train")))
+        text = layer.transform(ctx.transform(table))
+    else:
+        layer.fit(prep.part("train"))
+        text = layer.transform(table)
     if logs:  # windows: text, label and where they come from
         cols = ["window_id", "part", "source", "first_line", "last_line", "n_lines", "session"]
         table[cols].assign(text=text, label=table["label"].to_numpy()).to_csv(out_file, index=False)
@@ -259,10 +267,12 @@ def train(
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON file of detector settings (the 'config' "
                                                "of a saved detector.json works); options given here override it."),
     features: Optional[str] = typer.Option(None, help=_h("gbdt/iforest", GBDTConfig, "features")),
+    context: Optional[str] = typer.Option(None, help=_h("flowbench", GBDTConfig, "context")),
     backbone: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "backbone")),
     adapter: Optional[str] = typer.Option(None, help=_h("sft", AdapterConfig, "kind")),
     template: Optional[str] = typer.Option(None, help="[sft/tfidf] Flow-Bench text template: deciles (sft default), "
-                                           "compact, paper, readable (tfidf default), context."),
+                                           "context (deciles + run context), compact, paper, readable (tfidf "
+                                           "default), readable-peers."),
     max_length: Optional[int] = typer.Option(None, help=_h("sft", SFTConfig, "max_length")),
     layers: Optional[int] = typer.Option(None, help=_h("sft", SFTConfig, "layers")),
     truncation: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "truncation")),
@@ -313,6 +323,8 @@ def train(
         "gbdt": _drop_none({"features": features}),
         "iforest": _drop_none({"features": features}),
     }[detector]
+    if context is not None:
+        given["context"] = context
     for key in ("adapter", "train"):  # nested settings: the command line overrides the file key by key
         if key in given and isinstance(config.get(key), dict):
             given[key] = {**config[key], **given[key],

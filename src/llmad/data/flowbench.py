@@ -72,16 +72,22 @@ def assert_no_banned(columns: Iterable[str]) -> None:
 
 
 def feature_columns(table: pd.DataFrame, which: str = "paper") -> list[str]:
-    """Feature columns: ``paper`` (the 9 of the paper) or ``all`` (every numeric non-host column)."""
+    """Feature columns: ``paper`` (the 9 of the paper), ``context`` (those + the run context of
+    :mod:`llmad.context.workflow`) or ``all`` (every numeric non-host column)."""
     if which == "paper":
         cols = list(PAPER_FEATURES)
+    elif which == "context":
+        from llmad.context.workflow import COLUMNS
+
+        cols = list(PAPER_FEATURES) + list(COLUMNS)
     elif which == "all":
         cols = [
             c for c in table.columns
-            if c not in NON_FEATURES and not is_banned(c) and pd.api.types.is_numeric_dtype(table[c])
+            if c not in NON_FEATURES and not is_banned(c) and not c.startswith("ctx_")
+            and pd.api.types.is_numeric_dtype(table[c])
         ]
     else:
-        raise LlmadError(f"unknown feature set {which!r}; choose 'paper' or 'all'")
+        raise LlmadError(f"unknown feature set {which!r}; choose 'paper', 'context' or 'all'")
     assert_no_banned(cols)
     return cols
 
@@ -176,7 +182,9 @@ def load_workflow(
             if progress:
                 progress(i + 1, len(members))
     table = pd.concat(frames, ignore_index=True)
-    return _finish(table, files.name if name != SAMPLE else "1000genome")
+    table = _finish(table, files.name if name != SAMPLE else "1000genome")
+    table.attrs["flowbench"] = {"workflow": name}  # where its DAG comes from (run context)
+    return table
 
 
 def _finish(table: pd.DataFrame, workflow: str) -> pd.DataFrame:

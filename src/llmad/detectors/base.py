@@ -44,6 +44,7 @@ class Detector:
         self.info_: dict = {}
         self.run_: dict = {}
         self.text_ = None  # the fitted text layer of detectors that read text
+        self.context_ = None  # the run-context stage (llmad.context.RunContext) when features / text read it
 
     # -- to implement ------------------------------------------------------------------------
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, **fit_options: Any) -> None:
@@ -100,16 +101,30 @@ class Detector:
         p = 1.0 / (1.0 + np.exp(-(s - self.threshold_) / scale))
         return np.stack([1 - p, p], axis=1)
 
-    # -- text --------------------------------------------------------------------------------
+    # -- context and text --------------------------------------------------------------------
+    def _fit_context(self, train: pd.DataFrame, needed: bool) -> None:
+        """Fit the run-context stage when the detector reads context (its mode and the workflow DAG)."""
+        from llmad.context import RunContext
+
+        self.context_ = RunContext.fit(train, self.config.context) if needed else None
+
+    def _contextual(self, x: pd.DataFrame) -> pd.DataFrame:
+        """``x`` with its run context added (computed within ``x``'s own runs), when the detector reads it."""
+        return self.context_.transform(x) if self.context_ is not None else x
+
     def _fit_text(self, train: pd.DataFrame) -> None:
         from llmad.text.layer import text_layer_for
+        from llmad.text.records import CONTEXT_TEMPLATES
 
+        reads_records = "messages" not in train.columns and "text" not in train.columns
+        self._fit_context(train, reads_records and self.config.template in CONTEXT_TEMPLATES)
+        train = self._contextual(train)
         self.text_ = text_layer_for(train, self.config.template).fit(train)
 
     def _texts(self, x: pd.DataFrame) -> list[str]:
         if self.text_ is None:
             raise LlmadError(f"{self.name} detector is not fitted")
-        return self.text_.transform(x)
+        return self.text_.transform(self._contextual(x))
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -121,9 +136,12 @@ class Detector:
         doc = {"format": FORMAT, "schema": SCHEMA, "detector": self.name, "config": self.get_params(),
                "threshold": self.threshold_, "state": self.info_,
                "text": self.text_.to_dict() if self.text_ is not None else None,
+               "context": self.context_.to_dict() if self.context_ is not None else None,
                "run": self.run_, "versions": versions()}
         if self.text_ is not None:
             self.text_.save(path)
+        if self.context_ is not None:
+            self.context_.save(path)
         (path / CONFIG_FILE).write_text(json.dumps(doc, indent=2, default=str))
         return path
 
@@ -173,6 +191,8 @@ def _upgrade_v1(doc: dict, path: Path) -> dict:
     run = {k: info.pop(k) for k in RUN_KEYS if k in info}
     text = None
     if name in ("sft", "tfidf"):
+        if params.get("template") == "context":  # 0.1.0's 'context' template is now 'readable-peers'
+            params["template"] = "readable-peers"
         if name == "sft":
             params.pop("features", None)
             params.get("train", {}).pop("seed", None)
@@ -203,6 +223,10 @@ def load_detector(path: str | Path) -> Detector:
     det.run_ = dict(doc.get("run") or {})
     if doc.get("text"):
         det.text_ = load_text_layer(doc["text"], path)
+    if doc.get("context"):
+        from llmad.context import RunContext
+
+        det.context_ = RunContext.load(doc["context"], path)
     missing = [f for f in cls.FILES if not (path / f).exists()]
     if missing:
         raise LlmadError(f"{path}: incomplete model folder, {', '.join(missing)} is missing (copy the folder whole, "

@@ -25,6 +25,7 @@ class _NumericDetector(Detector):
         self.columns_: list[str] = []
 
     def _matrix(self, x: pd.DataFrame) -> np.ndarray:
+        x = self._contextual(x)
         missing = [c for c in self.columns_ if c not in x.columns]
         if missing:
             raise LlmadError(f"records lack feature column(s) {missing}")
@@ -37,6 +38,7 @@ class _NumericDetector(Detector):
         f = self.config.features
         self.columns_ = list(f) if isinstance(f, tuple) else feature_columns(train, f)
         assert_no_banned(self.columns_)
+        self._fit_context(train, any(c.startswith("ctx_") for c in self.columns_))
         self.info_["columns"] = self.columns_
 
     def _restore_columns(self) -> None:

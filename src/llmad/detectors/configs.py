@@ -12,8 +12,11 @@ from llmad import LlmadError
 from llmad.config import check_choices, option
 from llmad.models.configs import AdapterConfig, TrainConfig
 
-FEATURE_SETS = ("paper", "all")
-RECORD_TEMPLATES = ("paper", "readable", "context", "compact", "deciles")
+FEATURE_SETS = ("paper", "context", "all")
+RECORD_TEMPLATES = ("paper", "readable", "readable-peers", "compact", "deciles", "context")
+CONTEXT_MODES = ("batch", "online")
+CONTEXT_HELP = ("Run context mode, when the features / template read it: batch (the whole run is known) or "
+                "online (only jobs that ended before this one).")
 
 
 def _features_ok(cfg) -> None:
@@ -31,14 +34,17 @@ def _features_ok(cfg) -> None:
 
 @dataclass(frozen=True)
 class GBDTConfig:
-    features: str | tuple[str, ...] = option("paper", "Numeric features: paper (the 9 of the paper), all "
-                                                      "(every numeric non-host column) or a list of columns.")
+    features: str | tuple[str, ...] = option("paper", "Numeric features: paper (the 9 of the paper), context (those "
+                                                      "+ run context: peers, same worker, DAG), all (every numeric "
+                                                      "non-host column) or a list of columns.")
+    context: str = option("batch", CONTEXT_HELP, CONTEXT_MODES)
     seed: int = option(0, "Seed.")
     n_estimators: int = option(300, "Boosting rounds.")
     learning_rate: float = option(0.05, "Learning rate.")
     num_leaves: int = option(31, "Leaves per tree.")
 
     def __post_init__(self):
+        check_choices(self)
         _features_ok(self)
         if self.n_estimators < 1 or self.num_leaves < 2 or self.learning_rate <= 0:
             raise LlmadError("gbdt needs n_estimators >= 1, num_leaves >= 2 and learning_rate > 0")
@@ -46,12 +52,14 @@ class GBDTConfig:
 
 @dataclass(frozen=True)
 class IForestConfig:
-    features: str | tuple[str, ...] = option("paper", "Numeric features: paper, all or a list of columns.")
+    features: str | tuple[str, ...] = option("paper", "Numeric features: paper, context, all or a list of columns.")
+    context: str = option("batch", CONTEXT_HELP, CONTEXT_MODES)
     seed: int = option(0, "Seed.")
     n_estimators: int = option(200, "Trees.")
     max_train: int | None = option(50000, "Fit on at most N training records (seeded sample).")
 
     def __post_init__(self):
+        check_choices(self)
         _features_ok(self)
         if self.n_estimators < 1:
             raise LlmadError("iforest needs n_estimators >= 1")
@@ -62,6 +70,7 @@ class TfidfConfig:
     seed: int = option(0, "Seed.")
     template: str = option("readable", "Flow-Bench text template (log windows are read as they are).",
                            RECORD_TEMPLATES)
+    context: str = option("batch", CONTEXT_HELP, CONTEXT_MODES)
     ngram_max: int = option(2, "Longest word n-gram.")
     min_df: int = option(1, "Ignore terms in fewer training texts.")
     max_features: int = option(50000, "Vocabulary size.")
@@ -83,6 +92,7 @@ class SFTConfig:
     adapter: AdapterConfig = option(AdapterConfig(), "Adapter: which parameters train, and its settings.")
     template: str = option("deciles", "Flow-Bench text template (log windows are read as they are).",
                            RECORD_TEMPLATES)
+    context: str = option("batch", CONTEXT_HELP, CONTEXT_MODES)
     max_length: int = option(128, "Max tokens per record (longer ones are truncated).")
     layers: int | None = option(None, "Keep only the first N transformer layers (faster; default all).")
     truncation: str = option("head", "Texts over max_length keep the head, or head-tail (drop the middle).",

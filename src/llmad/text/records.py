@@ -4,8 +4,12 @@
 the value printed as pandas prints a float (``6.0``, ``1014254291.0``, ``771.8``), ``nan`` if missing.
 
 ``readable`` is ours: readable names with units and compact numbers (fewer tokens for the model).
-``context`` adds peer context: the job's runtime relative to the median of jobs of the same
+``readable-peers`` adds peer context: the job's runtime relative to the median of jobs of the same
 transformation in the same run (computed within the table being serialised; no labels involved).
+
+``context`` is *fitted* like ``deciles`` and reads the run context of :mod:`llmad.context.workflow`
+(``ctx_*`` columns: peer ratios, the other jobs on the same worker in the same run): decile codes of the 9
+paper features and 8 context fields, then the transformation.
 
 ``deciles`` is *fitted*: its bin edges are learnt from the training records only (see
 :func:`fit_template`) and travel with the model as JSON.
@@ -152,8 +156,8 @@ def peer_ratio(table: pd.DataFrame, column: str = "runtime") -> np.ndarray:
         return (vals / med.replace(0, np.nan)).to_numpy(dtype="float64")
 
 
-@register("context")
-def context(table: pd.DataFrame) -> list[str]:
+@register("readable-peers")
+def readable_peers(table: pd.DataFrame) -> list[str]:
     base = readable(table)
     rt = peer_ratio(table, "runtime")
     cpu = peer_ratio(table, "kickstart_executables_cpu_time") if "kickstart_executables_cpu_time" in table else rt
@@ -251,32 +255,67 @@ def _edges(values: np.ndarray) -> list[float]:
     return [float(e) for e in np.unique(np.quantile(v, np.linspace(0, 1, _DECILES + 1)[1:-1]))]
 
 
-def _fit_deciles(train: pd.DataFrame) -> dict:
-    x = _decile_matrix(train)
+def _fit_codes(x: np.ndarray, train: pd.DataFrame, fields: tuple[str, ...]) -> dict:
     tr = np.asarray(_transformations(train), dtype=object)
     per = {}
     for name in sorted(set(tr)):
         m = tr == name
         per[name] = [_edges(x[m, j]) for j in range(x.shape[1])]
-    return {"fields": list(_DECILE_FIELDS), "deciles": _DECILES, "n_fit": int(len(train)),
+    return {"fields": list(fields), "deciles": _DECILES, "n_fit": int(len(train)),
             "global": [_edges(x[:, j]) for j in range(x.shape[1])], "by_transformation": per}
 
 
-def _render_deciles(table: pd.DataFrame, state: dict) -> list[str]:
-    if state.get("fields") != list(_DECILE_FIELDS):
-        raise LlmadError("deciles template state does not match this version's fields")
-    x = _decile_matrix(table)
+def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...], name: str) -> list[str]:
+    if state.get("fields") != list(fields):
+        raise LlmadError(f"{name} template state does not match this version's fields")
     tr = _transformations(table)
     codes = np.full(x.shape, -1, dtype=np.int64)
     per = state["by_transformation"]
-    for name in set(tr):
-        rows = np.flatnonzero(np.asarray(tr, dtype=object) == name)
-        edges = per.get(name, state["global"])
+    for t in set(tr):
+        rows = np.flatnonzero(np.asarray(tr, dtype=object) == t)
+        edges = per.get(t, state["global"])
         for j, e in enumerate(edges):
             v = x[rows, j]
             b = np.searchsorted(np.asarray(e, dtype=np.float64), v, side="right")
             codes[rows, j] = np.where(np.isfinite(v), b, -1)
-    return [" ".join("-" if c < 0 else str(c) for c in row) + f" {name}" for row, name in zip(codes.tolist(), tr)]
+    return [" ".join("-" if c < 0 else str(c) for c in row) + f" {t}" for row, t in zip(codes.tolist(), tr)]
+
+
+def _fit_deciles(train: pd.DataFrame) -> dict:
+    return _fit_codes(_decile_matrix(train), train, _DECILE_FIELDS)
+
+
+def _render_deciles(table: pd.DataFrame, state: dict) -> list[str]:
+    return _render_codes(_decile_matrix(table), table, state, _DECILE_FIELDS, "deciles")
 
 
 FITTED["deciles"] = FittedTemplate(_fit_deciles, _render_deciles)
+
+# ------------------------------------------------------------------ context (fitted, reads run context)
+# the 9 paper features, then what the job's run says: its peer ratios and those of the other jobs on its worker
+CONTEXT_FIELDS = PAPER_FEATURES + (
+    "ctx_peer_runtime", "ctx_peer_kickstart_executables_cpu_time", "ctx_peer_stage_in_delay",
+    "ctx_coloc_runtime", "ctx_coloc_kickstart_executables_cpu_time", "ctx_coloc_stage_in_delay",
+    "ctx_coloc_wms_delay", "ctx_run_spread")
+CONTEXT_TEMPLATES = ("context",)
+
+
+def _context_matrix(table: pd.DataFrame) -> np.ndarray:
+    missing = [c for c in CONTEXT_FIELDS if c not in table.columns]
+    if missing:
+        raise LlmadError("template 'context' reads run context (ctx_* columns): add it with "
+                         "llmad.context.add_context, or let a detector do it")
+    if not len(table):
+        return np.zeros((0, len(CONTEXT_FIELDS)))
+    return np.column_stack(_columns(table, CONTEXT_FIELDS))
+
+
+def _fit_context(train: pd.DataFrame) -> dict:
+    return _fit_codes(_context_matrix(train), train, CONTEXT_FIELDS)
+
+
+def _render_context(table: pd.DataFrame, state: dict) -> list[str]:
+    return _render_codes(_context_matrix(table), table, state, CONTEXT_FIELDS, "context")
+
+
+FITTED["context"] = FittedTemplate(_fit_context, _render_context)
