@@ -7,11 +7,16 @@ run split and the same validation threshold, what the information in one job rec
 - ``deciles``: the codes of the `deciles` template (edges fitted on train) + the transformation;
 - ``compact``: the raw values the `compact` template prints (9 features, 2 peer ratios, transformation);
 - ``rich``: every numeric non-host column, peer ratios (value / median of the same transformation in the
-  same run) of 11 columns, runtime / CPU time, stage-in and stage-out throughput.
+  same run) of 11 columns, runtime / CPU time, stage-in and stage-out throughput;
+- ``context``: the 9 paper features + the run context (`--features context` of the `gbdt` detector, batch);
+- ``context-codes``: what the `context` template says (its codes, edges fitted on train, + the
+  transformation): the text a language model with context reads. ``context`` against ``context-codes``
+  tells how much the text loses; ``context-codes`` against the language model tells the rest.
 
 No host, site or node column enters any of them. Usage (one line per workflow and feature set):
 
     LLMAD_DATA_DIR=../shared/data python benchmarks/flowbench_ceiling.py 1000genome montage predict_future_sales
+    ... flowbench_ceiling.py --kinds context,context-codes --seed 1 1000genome
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> 
     tr = np.array([vocab.setdefault(t, len(vocab)) for t in _transformations(part)], dtype=float)
     if kind == "paper":
         return part[list(PAPER_FEATURES)].to_numpy(float)
-    if kind == "deciles":
-        rows = [t.split()[:-1] for t in render(part, "deciles", state)]
+    if kind == "context":
+        return part[feature_columns(part, "context")].to_numpy(float)
+    if kind in ("deciles", "context-codes"):
+        rows = [t.split()[:-1] for t in render(part, "deciles" if kind == "deciles" else "context", state)]
         x = np.array([[np.nan if c == "-" else float(c) for c in r] for r in rows])
         return np.column_stack([x, tr])
     cols = [part[c].to_numpy(float) for c in PAPER_FEATURES]
@@ -55,14 +62,25 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> 
     return x
 
 
-def main(workflows: list[str], seed: int = 0) -> None:
+KINDS = ("paper", "deciles", "compact", "rich", "context", "context-codes")
+
+
+def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4]) -> None:
     import lightgbm as lgb
+
+    from llmad.context.workflow import RunContext
 
     for wf in workflows:
         parts = split(load_workflow(wf), "run", seed=seed)
-        state = fit_template("deciles", parts["train"])
-        for kind in ("paper", "deciles", "compact", "rich"):
+        if any(k.startswith("context") for k in kinds):
+            ctx = RunContext.fit(parts["train"], "batch")  # each part's context from its own runs
+            parts = {k: ctx.transform(p) for k, p in parts.items()}
+        states = {"deciles": fit_template("deciles", parts["train"])}
+        if "context-codes" in kinds:
+            states["context-codes"] = fit_template("context", parts["train"])
+        for kind in kinds:
             vocab: dict = {}
+            state = states.get(kind, states["deciles"])
             x = {k: features(p, kind, state, vocab) for k, p in parts.items()}
             params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "seed": seed,
                       "deterministic": True, "force_row_wise": True, "num_threads": 2, "verbosity": -1}
@@ -75,4 +93,14 @@ def main(workflows: list[str], seed: int = 0) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["1000genome", "montage", "predict_future_sales"])
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("workflows", nargs="*", default=["1000genome", "montage", "predict_future_sales"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kinds", default=",".join(KINDS[:4]), help=f"comma-separated, from {', '.join(KINDS)}")
+    a = ap.parse_args()
+    bad = [k for k in a.kinds.split(",") if k not in KINDS]
+    if bad:
+        sys.exit(f"unknown kind(s) {bad}; choose from {', '.join(KINDS)}")
+    main(a.workflows, a.seed, tuple(a.kinds.split(",")))

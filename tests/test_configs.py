@@ -115,4 +115,4 @@ def test_cli_config_file(tmp_path):
     assert saved["n_estimators"] == 7 and saved["num_leaves"] == 4
     cfg.write_text(json.dumps({"n_trees": 7}))
     r = llmad("train", "flowbench/sample", "--config", cfg, "--out", tmp_path / "x", check=False)
-    assert r.returncode == 2 and "unknown setting(s) ['n_trees']; valid: features, context, seed" in r.stderr
+    assert r.returncode == 2 and "unknown setting(s) ['n_trees']; valid: features, context, target, seed" in r.stderr

@@ -268,6 +268,7 @@ def train(
                                                "of a saved detector.json works); options given here override it."),
     features: Optional[str] = typer.Option(None, help=_h("gbdt/iforest", GBDTConfig, "features")),
     context: Optional[str] = typer.Option(None, help=_h("flowbench", GBDTConfig, "context")),
+    target: Optional[str] = typer.Option(None, help=_h("gbdt/sft", GBDTConfig, "target")),
     backbone: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "backbone")),
     adapter: Optional[str] = typer.Option(None, help=_h("sft", AdapterConfig, "kind")),
     template: Optional[str] = typer.Option(None, help="[sft/tfidf] Flow-Bench text template: deciles (sft default), "
@@ -325,6 +326,8 @@ def train(
     }[detector]
     if context is not None:
         given["context"] = context
+    if target is not None:
+        given["target"] = target
     for key in ("adapter", "train"):  # nested settings: the command line overrides the file key by key
         if key in given and isinstance(config.get(key), dict):
             given[key] = {**config[key], **given[key],
@@ -386,6 +389,13 @@ def _print_metrics(m: dict):
         t.add_row(k, "n/a" if v is None else f"{v:.4f}")
     t.add_row("n (anomalous)", f"{m['n']} ({m['n_anomalous']})")
     out.print(t)
+    if "type" in m:
+        tm = m["type"]
+        ct = Table("true \\ predicted", *tm["classes"],
+                   title=f"anomaly type: macro-F1 {tm['macro_f1']:.4f}, accuracy {tm['accuracy']:.4f}")
+        for name, row in zip(tm["classes"], tm["confusion"]):
+            ct.add_row(f"{name} (F1 {tm['per_class'][name]['f1']:.3f})", *map(str, row))
+        out.print(ct)
     if m["leaky"]:
         out.print("[bold yellow]warning:[/] the 'paper' split is leaky (jobs of one run in train and test)")
 

@@ -171,6 +171,14 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
               "llmad_version": __version__})
     if perturbation is not None:
         m["perturbation"] = perturbation.name
+    if det.target == "type":
+        from llmad.data.flowbench import TYPES, type_labels
+
+        with reporter.task("predicting anomaly types") as update:
+            pred = det.predict_type_proba(data).argmax(axis=1)
+            update(len(data), len(data))
+        m["target"] = "type"
+        m["type"] = metrics.type_metrics(type_labels(data), pred, TYPES)
     return m
 
 
@@ -231,6 +239,13 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
     else:
         ids = table["job_id"].astype(str).to_numpy() if "job_id" in table.columns else np.arange(len(table)).astype(str)
         out = pd.DataFrame({"id": ids, "score": scores, "label": labels})
+        if det.target == "type":
+            from llmad.data.flowbench import TYPES
+
+            proba = det.predict_type_proba(table)
+            out["type"] = np.asarray(TYPES, dtype=object)[proba.argmax(axis=1)]
+            for k, name in enumerate(TYPES):
+                out[f"p_{name}"] = proba[:, k]
     out.attrs = {"read": read}
     return out
 

@@ -12,11 +12,12 @@ Columns (all prefixed ``ctx_``):
   of the same transformation in the same run;
 - ``ctx_coloc_<timing>``: the mean of those ratios over the *other* jobs on the same worker in the same run
   (leave-one-out); ``ctx_coloc_n``: how many such jobs;
+- ``ctx_overlap_<timing>`` (runtime, CPU time, stage-in and stage-out delays) and ``ctx_overlap_n``: the same
+  mean over only the other jobs of that worker whose execution overlapped this job's in time (a stress slows
+  what runs beside it);
 - ``ctx_dag_parents`` / ``ctx_dag_children``: the job's in / out degree in the workflow DAG;
   ``ctx_dag_parent_runtime``: the mean runtime peer ratio of its parents; ``ctx_dag_wait``: seconds between
   the last parent's end and this job's submission;
-- ``ctx_run_spread``: across the run's workers, the spread (max − median) of the per-worker mean
-  runtime ratio — whether the run has a slow worker at all.
 
 Two modes. ``batch``: the whole run is known (post-mortem analysis). ``online``: for each job only jobs that
 finished strictly before it finished (and the job itself) count — what a live monitor knows when the job
@@ -37,9 +38,10 @@ PEER_TIMINGS = ("wms_delay", "queue_delay", "runtime", "post_script_delay", "sta
                 "kickstart_executables_cpu_time")
 HOST = "kickstart_hostname"
 END_COLUMNS = ("post_script_end", "stage_out_end", "execute_end")
+OVERLAP_TIMINGS = ("runtime", "kickstart_executables_cpu_time", "stage_in_delay", "stage_out_delay")
 COLUMNS = tuple([f"ctx_peer_{c}" for c in PEER_TIMINGS] + [f"ctx_coloc_{c}" for c in PEER_TIMINGS]
-                + ["ctx_coloc_n", "ctx_dag_parents", "ctx_dag_children", "ctx_dag_parent_runtime", "ctx_dag_wait",
-                   "ctx_run_spread"])
+                + ["ctx_coloc_n"] + [f"ctx_overlap_{c}" for c in OVERLAP_TIMINGS]
+                + ["ctx_overlap_n", "ctx_dag_parents", "ctx_dag_children", "ctx_dag_parent_runtime", "ctx_dag_wait"])
 
 
 def _end_time(t: pd.DataFrame) -> np.ndarray:
@@ -163,6 +165,38 @@ def _coloc_means(ratios: np.ndarray, worker: np.ndarray, end: np.ndarray, mode: 
     return means, counts
 
 
+def _overlap_means(t: pd.DataFrame, ratios: np.ndarray, worker: np.ndarray, end: np.ndarray,
+                   mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of each column over the other jobs of the same worker and run whose execution overlapped this
+    job's ([execute_start, execute_end]); online: only those that also ended strictly before this job."""
+    n, k = ratios.shape
+    means, counts = np.full((n, k), np.nan), np.zeros(n)
+    if "execute_start" not in t.columns or "execute_end" not in t.columns:
+        return means, counts
+    a = pd.to_numeric(t["execute_start"], errors="coerce").to_numpy(dtype="float64")
+    b = pd.to_numeric(t["execute_end"], errors="coerce").to_numpy(dtype="float64")
+    key = np.where(np.isnan(end), np.inf, end)
+    order = np.argsort(worker, kind="stable")
+    w = worker[order]
+    cuts = np.r_[0, np.flatnonzero(w[1:] != w[:-1]) + 1, len(order)]
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        if w[lo] < 0:
+            continue
+        rows = order[lo:hi]
+        ov = (a[rows][:, None] <= b[rows][None, :]) & (a[rows][None, :] <= b[rows][:, None])
+        np.fill_diagonal(ov, False)
+        if mode == "online":
+            ov &= key[rows][None, :] < key[rows][:, None]
+        vals = ratios[rows]
+        fin = np.isfinite(vals)
+        s = ov.astype(float) @ np.where(fin, vals, 0.0)
+        c = ov.astype(float) @ fin.astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[rows] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
+        counts[rows] = ov.sum(axis=1)
+    return means, counts
+
+
 def _dag(t: pd.DataFrame, dag: dict[str, list[str]] | None, runtime_ratio: np.ndarray, end: np.ndarray) -> dict:
     n = len(t)
     out = {k: np.full(n, np.nan) for k in ("ctx_dag_parents", "ctx_dag_children", "ctx_dag_parent_runtime",
@@ -201,7 +235,7 @@ def add_context(table: pd.DataFrame, mode: str = "batch", dag: dict[str, list[st
     if missing:
         raise LlmadError(f"records lack column(s) {missing} needed for run context")
     t = table.reset_index(drop=True)
-    run, peer, worker = _keys(t)
+    _, peer, worker = _keys(t)
     end = _end_time(t)
     cols: dict[str, np.ndarray] = {}
     for c in PEER_TIMINGS:
@@ -214,51 +248,14 @@ def add_context(table: pd.DataFrame, mode: str = "batch", dag: dict[str, list[st
     for k, c in enumerate(PEER_TIMINGS):
         cols[f"ctx_coloc_{c}"] = means[:, k]
     cols["ctx_coloc_n"] = np.where(worker >= 0, counts, np.nan)
+    ov = np.column_stack([cols[f"ctx_peer_{c}"] for c in OVERLAP_TIMINGS])
+    means, counts = _overlap_means(t, ov, worker, end, mode)
+    for k, c in enumerate(OVERLAP_TIMINGS):
+        cols[f"ctx_overlap_{c}"] = means[:, k]
+    cols["ctx_overlap_n"] = np.where(worker >= 0, counts, np.nan)
     cols.update(_dag(t, dag, cols["ctx_peer_runtime"], end))
-    cols["ctx_run_spread"] = _worker_spread(cols["ctx_peer_runtime"], run, worker, end, mode)
     ctx = pd.DataFrame(cols, index=table.index)
     return pd.concat([table.drop(columns=[c for c in COLUMNS if c in table.columns]), ctx], axis=1)
-
-
-def _worker_spread(rt: np.ndarray, run: np.ndarray, worker: np.ndarray, end: np.ndarray, mode: str) -> np.ndarray:
-    """Per run: max − median over workers of the worker's mean runtime ratio (online: jobs ended so far)."""
-    out = np.full(len(rt), np.nan)
-    ok = (worker >= 0) & np.isfinite(rt)
-    if mode == "batch":
-        df = pd.DataFrame({"run": run[ok], "w": worker[ok], "rt": rt[ok]})
-        wm = df.groupby(["run", "w"])["rt"].mean().groupby(level=0)
-        spread = (wm.max() - wm.median()).to_dict()
-        has_w = worker >= 0
-        out[has_w] = [spread.get(r, np.nan) for r in run[has_w]]
-        return out
-    key = np.where(np.isnan(end), np.inf, end)
-    for r in np.unique(run):
-        rows = np.flatnonzero(run == r)
-        rows = rows[np.argsort(key[rows], kind="stable")]
-        sums: dict[int, float] = {}
-        cnts: dict[int, int] = {}
-        i = 0
-        while i < len(rows):
-            j = i
-            while j < len(rows) and key[rows[j]] == key[rows[i]]:
-                j += 1
-            block = rows[i:j]
-            for b in block:  # the workers' means from jobs ended strictly before, with this job added
-                if worker[b] < 0:
-                    continue
-                s_, c_ = dict(sums), dict(cnts)
-                if ok[b]:
-                    s_[worker[b]] = s_.get(worker[b], 0.0) + rt[b]
-                    c_[worker[b]] = c_.get(worker[b], 0) + 1
-                if c_:
-                    m = np.array([s_[w] / c_[w] for w in c_])
-                    out[b] = m.max() - np.median(m)
-            for b in block:
-                if ok[b]:
-                    sums[worker[b]] = sums.get(worker[b], 0.0) + rt[b]
-                    cnts[worker[b]] = cnts.get(worker[b], 0) + 1
-            i = j
-    return out
 
 
 DAG_FILE = "dag.json"

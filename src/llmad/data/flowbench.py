@@ -50,6 +50,8 @@ NON_FEATURES = frozenset({
     "post_script_end",
 })
 CATEGORIES = ("normal", "cpu_2", "cpu_3", "cpu_4", "hdd_5", "hdd_10")
+# what ``--target type`` predicts: the kind of stress injected on the job's worker (K of cpu_K / hdd_K dropped)
+TYPES = ("normal", "cpu", "hdd")
 REQUIRED_COLUMNS = ("anomaly_type",) + PAPER_FEATURES
 _TEXT_COLUMNS = (
     "anomaly_type", "type", "kickstart_user", "kickstart_site", "kickstart_hostname",
@@ -69,6 +71,22 @@ def assert_no_banned(columns: Iterable[str]) -> None:
         raise LlmadError(
             f"host-identifying column(s) {bad} decide the Flow-Bench label and can never be features"
         )
+
+
+def type_labels(table: pd.DataFrame) -> np.ndarray:
+    """0 normal, 1 cpu, 2 hdd for each job, from ``anomaly_type`` (``None`` / ``cpu_K`` / ``hdd_K``)."""
+    if "anomaly_type" not in table.columns:
+        raise LlmadError("anomaly types need the 'anomaly_type' column (None, cpu_K or hdd_K)")
+    at = table["anomaly_type"].astype("string").fillna("None").str.lower()
+    kind = at.str.split("_").str[0]
+    out = np.full(len(table), -1, dtype=np.int64)
+    out[(at == "none").to_numpy()] = 0
+    for code, name in enumerate(TYPES[1:], start=1):
+        out[(kind == name).to_numpy() & (at != "none").to_numpy()] = code
+    if (out < 0).any():
+        bad = table["anomaly_type"].iloc[int(np.flatnonzero(out < 0)[0])]
+        raise LlmadError(f"unknown anomaly type {bad!r}: expected None, cpu_K or hdd_K")
+    return out
 
 
 def feature_columns(table: pd.DataFrame, which: str = "paper") -> list[str]:

@@ -85,6 +85,35 @@ class Detector:
         self.info_["threshold_from"] = "valid" if tune is valid else "train"
         return self
 
+    # -- target ------------------------------------------------------------------------------
+    @property
+    def target(self) -> str:
+        return getattr(self.config, "target", "anomaly")
+
+    def _labels(self, x: pd.DataFrame) -> np.ndarray:
+        """What the detector learns: 0/1 anomaly labels, or 0/1/2 (normal / cpu / hdd) with ``target="type"``."""
+        if self.target == "type":
+            from llmad.data.flowbench import type_labels
+
+            return type_labels(x)
+        return x["label"].to_numpy().astype(int)
+
+    def predict_type_proba(self, x: pd.DataFrame) -> np.ndarray:
+        """(n, 3) probabilities of normal / cpu / hdd (a detector trained with ``target="type"``)."""
+        self._check_fitted()
+        if self.target != "type":
+            raise LlmadError(f"this {self.name} detector was trained for anomalies, not types: train with target=type")
+        return self._type_proba(x)
+
+    def predict_type(self, x: pd.DataFrame) -> np.ndarray:
+        """The most probable type of each record: ``normal``, ``cpu`` or ``hdd``."""
+        from llmad.data.flowbench import TYPES
+
+        return np.asarray(TYPES, dtype=object)[self.predict_type_proba(x).argmax(axis=1)]
+
+    def _type_proba(self, x: pd.DataFrame) -> np.ndarray:
+        raise LlmadError(f"{self.name} does not predict anomaly types")
+
     def _check_fitted(self) -> None:
         if self.threshold_ is None:
             raise LlmadError(f"{self.name} detector is not fitted")

@@ -63,24 +63,34 @@ class GBDT(_NumericDetector):
 
         self._select(train)
         c = self.config
+        y = self._labels(train)
         params = {
             "objective": "binary", "learning_rate": c.learning_rate, "num_leaves": c.num_leaves,
             "seed": c.seed, "deterministic": True, "force_row_wise": True,
             "num_threads": lightgbm_threads(len(train)), "verbosity": -1,
         }
+        if c.target == "type":
+            params.update(objective="multiclass", num_class=3)
         callbacks = []
         if progress is not None:
             def report(env):
                 progress(env.iteration + 1, c.n_estimators)
             callbacks.append(report)
-        ds = lgb.Dataset(self._matrix(train), label=train["label"].to_numpy(), feature_name=self.columns_)
+        ds = lgb.Dataset(self._matrix(train), label=y, feature_name=self.columns_)
         self.booster_ = lgb.train(params, ds, num_boost_round=c.n_estimators, callbacks=callbacks)
         self.info_["threads"] = params["num_threads"]
 
-    def decision_function(self, x):
+    def _raw(self, x):
         if self.booster_ is None:
             raise LlmadError("gbdt detector is not fitted")
         return self.booster_.predict(self._matrix(x))
+
+    def decision_function(self, x):
+        p = self._raw(x)
+        return 1.0 - p[:, 0] if p.ndim == 2 else p  # a type model: P(not normal)
+
+    def _type_proba(self, x):
+        return self._raw(x)
 
     def _save_state(self, path: Path):
         self.booster_.save_model(str(path / "gbdt.txt"))

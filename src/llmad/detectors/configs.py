@@ -15,6 +15,9 @@ from llmad.models.configs import AdapterConfig, TrainConfig
 FEATURE_SETS = ("paper", "context", "all")
 RECORD_TEMPLATES = ("paper", "readable", "readable-peers", "compact", "deciles", "context")
 CONTEXT_MODES = ("batch", "online")
+TARGETS = ("anomaly", "type")
+TARGET_HELP = ("What to learn: anomaly (normal / anomalous) or type (normal / cpu / hdd: the stress injected on "
+               "the job's worker, Flow-Bench); a type model still scores anomalies as 1 - P(normal).")
 CONTEXT_HELP = ("Run context mode, when the features / template read it: batch (the whole run is known) or "
                 "online (only jobs that ended before this one).")
 
@@ -38,6 +41,7 @@ class GBDTConfig:
                                                       "+ run context: peers, same worker, DAG), all (every numeric "
                                                       "non-host column) or a list of columns.")
     context: str = option("batch", CONTEXT_HELP, CONTEXT_MODES)
+    target: str = option("anomaly", TARGET_HELP, TARGETS)
     seed: int = option(0, "Seed.")
     n_estimators: int = option(300, "Boosting rounds.")
     learning_rate: float = option(0.05, "Learning rate.")
@@ -93,6 +97,7 @@ class SFTConfig:
     template: str = option("deciles", "Flow-Bench text template (log windows are read as they are).",
                            RECORD_TEMPLATES)
     context: str = option("batch", CONTEXT_HELP, CONTEXT_MODES)
+    target: str = option("anomaly", TARGET_HELP, TARGETS)
     max_length: int = option(128, "Max tokens per record (longer ones are truncated).")
     layers: int | None = option(None, "Keep only the first N transformer layers (faster; default all).")
     truncation: str = option("head", "Texts over max_length keep the head, or head-tail (drop the middle).",

@@ -96,7 +96,8 @@ class FineTuned(Detector):
         try:
             tok = AutoTokenizer.from_pretrained(tokenizer_dir or path)
             seed_everything(self.config.seed)
-            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, trust_remote_code=False)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, num_labels=3 if self.config.target == "type" else 2, trust_remote_code=False)
         except OSError as e:
             raise LlmadError(f"cannot load backbone {bb.name!r} from {path}: {str(e).splitlines()[0]}") from None
         layers = self.config.layers or bb.layers
@@ -126,7 +127,7 @@ class FineTuned(Detector):
              progress=None) -> None:
         """Fine-tune; with ``checkpoint_dir`` a crashed run resumes from its last checkpoint."""
         c = self.config
-        y = train["label"].to_numpy().astype(int)
+        y = self._labels(train)
         idx = subsample(len(train), y, c.train_frac, c.max_train, c.seed)
         train = train.iloc[idx]
         self._build()
@@ -139,12 +140,13 @@ class FineTuned(Detector):
         # a single end-of-training evaluation would only repeat the threshold pass that fit() makes anyway
         single_eval = cfg.epochs <= 1 and not cfg.eval_every
         if valid is not None and len(valid) and not single_eval:
-            yv = valid["label"].to_numpy().astype(int)
+            yv = self._labels(valid)
+            bv = valid["label"].to_numpy().astype(int)
 
             def evaluate():
                 s, loss = self._scores_and_loss(valid, yv)
-                t = best_f1_threshold(yv, s)
-                m = compute(yv, s, t)
+                t = best_f1_threshold(bv, s)
+                m = compute(bv, s, t)
                 return {"f1": m.f1, "roc_auc": m.roc_auc, "loss": loss}
 
         self._training = True  # validation during training scores with PyTorch (the weights keep changing)
@@ -189,7 +191,7 @@ class FineTuned(Detector):
         uniq, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
         enc = self._encode(list(uniq))
         order = np.argsort([len(e) for e in enc], kind="stable")
-        out = np.zeros((len(uniq), 2), dtype=np.float32)
+        out = np.zeros((len(uniq), 3 if self.config.target == "type" else 2), dtype=np.float32)
         engine, model = self._inference_model()
         bs = self.config.eval_batch_size
         device = torch.device("cpu") if engine == "int8" else next(model.parameters()).device
@@ -214,6 +216,11 @@ class FineTuned(Detector):
     def decision_function(self, x: pd.DataFrame) -> np.ndarray:
         return _score(self._logits(self._texts(x)))
 
+    def _type_proba(self, x: pd.DataFrame) -> np.ndarray:
+        z = self._logits(self._texts(x)).astype(np.float64)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
     # ------------------------------------------------------------------ persistence
     def _save_state(self, path: Path) -> None:
         state = {k: v.float() if v.is_floating_point() else v for k, v in trainable_state(self.model_).items()}
@@ -235,6 +242,10 @@ class FineTuned(Detector):
 
 
 def _score(logits: np.ndarray) -> np.ndarray:
-    """P(anomalous) from two-class logits."""
+    """P(anomalous) from two-class logits; 1 - P(normal) from the three logits of a type model."""
+    if logits.shape[1] > 2:
+        z = logits.astype(np.float64)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return 1.0 - e[:, 0] / e.sum(axis=1)
     z = logits[:, 1] - logits[:, 0]
     return 1.0 / (1.0 + np.exp(-z.astype(np.float64)))

@@ -63,3 +63,20 @@ def compute(y: np.ndarray, scores: np.ndarray, threshold: float) -> Metrics:
         n=int(len(y)), n_anomalous=int(y.sum()), threshold=float(threshold),
         confusion={"tp": tp, "fp": fp, "fn": fn, "tn": tn},
     )
+
+
+def type_metrics(y: np.ndarray, pred: np.ndarray, names: tuple[str, ...]) -> dict:
+    """Multi-class report: macro-F1, per-class precision / recall / F1 / support, confusion matrix
+    (rows = true class, columns = predicted, in the order of ``names``)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(len(names)))
+    p, r, f, n = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+    present = n > 0
+    return {"macro_f1": float(f[present].mean()) if present.any() else 0.0,
+            "accuracy": float(np.mean(np.asarray(y) == np.asarray(pred))) if len(y) else 0.0,
+            "classes": list(names),
+            "per_class": {names[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                                     "support": int(n[i])} for i in labels},
+            "confusion": confusion_matrix(y, pred, labels=labels).tolist(),
+            "note": "macro-F1 over the classes present in the data; confusion rows = true, columns = predicted"}

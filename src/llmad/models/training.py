@@ -129,19 +129,19 @@ def train_classifier(
     device = device_of(model)
     labels = np.asarray(labels).astype(int)
     n = len(encoded)
-    rng = np.random.RandomState(cfg.seed)
-    pos = max(int(labels.sum()), 1)
-    neg = max(n - int(labels.sum()), 1)
+    n_classes = max(2, int(getattr(getattr(model, "config", None), "num_labels", 2) or 2), int(labels.max()) + 1)
+    counts = np.bincount(labels, minlength=n_classes)
     weight = None
-    if cfg.balance == "weights":
-        weight = torch.tensor([n / (2 * neg), n / (2 * pos)], dtype=torch.float32, device=device)
+    if cfg.balance == "weights":  # n / (K * count): each class weighs the same in the loss
+        weight = torch.tensor([n / (n_classes * max(int(c), 1)) for c in counts], dtype=torch.float32, device=device)
 
     def epoch_order(epoch: int) -> np.ndarray:
         r = np.random.RandomState(cfg.seed * 1000 + epoch)
-        if cfg.balance == "oversample" and 0 < labels.sum() < n:
-            minority = 1 if pos < neg else 0
-            extra = r.choice(np.flatnonzero(labels == minority), abs(neg - pos), replace=True)
-            idx = np.concatenate([np.arange(n), extra])
+        present = counts[counts > 0]
+        if cfg.balance == "oversample" and len(present) > 1:  # every class up to the largest one
+            extra = [r.choice(np.flatnonzero(labels == c), counts.max() - counts[c], replace=True)
+                     for c in range(n_classes) if 0 < counts[c] < counts.max()]
+            idx = np.concatenate([np.arange(n)] + extra)
             return idx[r.permutation(len(idx))]
         return r.permutation(n)
 

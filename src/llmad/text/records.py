@@ -296,7 +296,7 @@ FITTED["deciles"] = FittedTemplate(_fit_deciles, _render_deciles)
 CONTEXT_FIELDS = PAPER_FEATURES + (
     "ctx_peer_runtime", "ctx_peer_kickstart_executables_cpu_time", "ctx_peer_stage_in_delay",
     "ctx_coloc_runtime", "ctx_coloc_kickstart_executables_cpu_time", "ctx_coloc_stage_in_delay",
-    "ctx_coloc_wms_delay", "ctx_run_spread")
+    "ctx_coloc_wms_delay", "ctx_overlap_runtime")
 CONTEXT_TEMPLATES = ("context",)
 
 

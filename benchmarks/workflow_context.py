@@ -1,0 +1,123 @@
+"""One table for the 12 Flow-Bench workflows: what run context adds, for trees and language models.
+
+    LLMAD_DATA_DIR=../shared/data python benchmarks/workflow_context.py \
+        [--workflows all|a,b] [--seeds 0,1,2] [--lm] [--lm-max-train 8000] [--lm-seeds 0,1,2]
+        [--lm-workflows all|a,b] [--out runs/context]
+
+Rows (run split stratified by run category, threshold = max F1 on validation, test part):
+- ``gbdt``: LightGBM on the 9 paper features;
+- ``gbdt+ctx batch`` / ``gbdt+ctx online``: the same with run context (``--features context``);
+- ``gbdt+ctx type``: the batch-context model trained with ``--target type`` (normal / cpu / hdd); its
+  anomaly F1 / ROC-AUC come from 1 − P(normal), and its macro-F1 over the three types is a second table;
+- with ``--lm``: ``minilm-l3`` + LoRA on the fitted ``context`` template (batch), at most
+  ``--lm-max-train`` training records (stratified, seeded), 2 epochs, 32 tokens.
+Every run goes through the library run API (``llmad.runs``); one JSON line per (workflow, detector, seed)
+is appended to ``<out>/results.jsonl`` (a rerun skips what is there), and the mean ± std table is printed
+as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from llmad import runs
+from llmad.data.flowbench import WORKFLOWS
+
+ROWS = {
+    "gbdt": ("gbdt", {}),
+    "gbdt+ctx batch": ("gbdt", {"features": "context", "context": "batch"}),
+    "gbdt+ctx online": ("gbdt", {"features": "context", "context": "online"}),
+    "gbdt+ctx type": ("gbdt", {"features": "context", "context": "batch", "target": "type"}),
+}
+
+
+def lm_row(max_train: int) -> tuple[str, dict]:
+    return ("sft", {"backbone": "minilm-l3", "adapter": "lora", "template": "context", "context": "batch",
+                    "max_length": 32, "max_train": max_train, "train": {"epochs": 2, "batch_size": 32}})
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workflows", default="all")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--lm", action="store_true", help="also the language model with context")
+    ap.add_argument("--lm-max-train", type=int, default=8000)
+    ap.add_argument("--lm-seeds", default=None, help="seeds of the LM row (default: --seeds)")
+    ap.add_argument("--lm-workflows", default=None, help="workflows of the LM row (default: --workflows)")
+    ap.add_argument("--out", type=Path, default=Path("runs/context"))
+    a = ap.parse_args(argv)
+    wfs = list(WORKFLOWS) if a.workflows == "all" else a.workflows.split(",")
+    seeds = [int(s) for s in a.seeds.split(",")]
+    rows = dict(ROWS)
+    lm_name = f"minilm-l3+LoRA context ({a.lm_max_train} rec)"
+    if a.lm:
+        rows[lm_name] = lm_row(a.lm_max_train)
+    lm_seeds = seeds if a.lm_seeds is None else [int(s) for s in a.lm_seeds.split(",")]
+    lm_wfs = wfs if a.lm_workflows in (None, "all") else a.lm_workflows.split(",")
+    a.out.mkdir(parents=True, exist_ok=True)
+    res_file = a.out / "results.jsonl"
+    done = {(r["workflow"], r["row"], r["seed"]) for r in map(json.loads, res_file.read_text().splitlines())} \
+        if res_file.is_file() else set()
+    for wf in wfs:
+        for seed in seeds:
+            todo = [r for r in rows if (wf, r, seed) not in done
+                    and (r != lm_name or (seed in lm_seeds and wf in lm_wfs))]
+            if not todo:
+                continue
+            prep = runs.prepare(f"flowbench/{wf}", "run", seed)
+            for row in todo:
+                name, cfg = rows[row]
+                t0 = time.perf_counter()
+                det = runs.train(prep, name, cfg).detector
+                m = runs.evaluate(det, prep)
+                rec = {"workflow": wf, "row": row, "seed": seed, "detector": name, "config": det.get_params(),
+                       "f1": m["f1"], "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"], "n_test": m["n"],
+                       "type_macro_f1": m["type"]["macro_f1"] if "type" in m else None,
+                       "n_train": len(prep.parts["train"]), "seconds": round(time.perf_counter() - t0, 1),
+                       "split": "run", "command": "python benchmarks/workflow_context.py " + " ".join(argv)}
+                with open(res_file, "a") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+                print(f"{wf} {row} seed {seed}: F1 {m['f1']:.3f} ROC-AUC {m['roc_auc']:.3f} "
+                      f"({rec['seconds']} s)", file=sys.stderr, flush=True)
+    print(table(res_file, wfs, list(rows)))
+    print()
+    print(type_table(res_file, wfs))
+
+
+def table(res_file: Path, wfs: list[str], row_names: list[str]) -> str:
+    res = [json.loads(x) for x in res_file.read_text().splitlines()]
+    head = "| workflow | " + " | ".join(row_names) + " |"
+    lines = [head, "|" + "---|" * (len(row_names) + 1)]
+    for wf in wfs:
+        cells = []
+        for row in row_names:
+            got = [r for r in res if r["workflow"] == wf and r["row"] == row]
+            if not got:
+                cells.append("not run")
+                continue
+            f1 = np.array([r["f1"] for r in got])
+            auc = np.array([r["roc_auc"] for r in got])
+            cells.append(f"{f1.mean():.3f} ± {f1.std():.3f} / {auc.mean():.3f} (n={len(got)})")
+        lines.append(f"| {wf} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def type_table(res_file: Path, wfs: list[str]) -> str:
+    """Macro-F1 over normal / cpu / hdd of the ``--target type`` row."""
+    res = [json.loads(x) for x in res_file.read_text().splitlines()]
+    lines = ["| workflow | gbdt+ctx type: macro-F1 (normal / cpu / hdd) |", "|---|---|"]
+    for wf in wfs:
+        got = [r["type_macro_f1"] for r in res if r["workflow"] == wf and r.get("type_macro_f1") is not None]
+        cell = f"{np.mean(got):.3f} ± {np.std(got):.3f} (n={len(got)})" if got else "not run"
+        lines.append(f"| {wf} | {cell} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
