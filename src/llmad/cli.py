@@ -26,7 +26,7 @@ from llmad.models.configs import AdapterConfig, LoraSettings, ReftConfig, TrainC
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="llmad: anomaly detection in workflows and logs with language models.")
-data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, stats, export, download.")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: list, stats, export, parse, download.")
 app.add_typer(data_app, name="data")
 out = Console()
 err = Console(stderr=True)
@@ -85,14 +85,16 @@ WINDOW_OPT = typer.Option(None, "--window", help="[logs] Window size: lines (fix
 STEP_OPT = typer.Option(None, "--step", help="[logs] Window step (default: the window size).")
 LABELS_OPT = typer.Option(None, "--labels", help="[logs] anomaly_label.csv (BlockId,Label) or anomalous-id list for sessions.")
 DEDUP_OPT = typer.Option(False, "--dedup", help="[logs] Drop validation/test windows identical to a training window (reported).")
+ALLOW_UNPARSED_OPT = typer.Option(False, "--allow-unparsed", help="[logs] Read a raw file even when more than 2 % of "
+                                  "its lines do not match the format (they are still quarantined and counted).")
 
 
-def _log_options(dataset: str | None, fmt, grouping, window, step, labels, dedup=False):
+def _log_options(dataset: str | None, fmt, grouping, window, step, labels, dedup=False, allow_unparsed=False):
     """LogOptions from the command line (None for a Flow-Bench dataset; log flags there are an error)."""
     from llmad.data.logs.options import LogOptions
 
     given = {"format": fmt, "grouping": grouping, "window": window, "step": step, "labels": labels,
-             "dedup": dedup or None}
+             "dedup": dedup or None, "max_unparsed": 1.0 if allow_unparsed else None}
     if dataset is not None and not datasets.is_logs(dataset):
         used = [f"--{k}" for k, v in given.items() if v is not None]
         if used:
@@ -175,11 +177,13 @@ def data_list(json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help="Print JSON."),
                fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT,
                window: Optional[float] = WINDOW_OPT, step: Optional[float] = STEP_OPT,
-               labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT):
+               labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
+               allow_unparsed: bool = ALLOW_UNPARSED_OPT):
     """Flow-Bench: runs, jobs and anomalous jobs per run category. Logs: lines, windows, anomalous
     windows per part, quarantined lines."""
     if datasets.is_logs(dataset):
-        _log_stats(dataset, _load(dataset, _log_options(dataset, fmt, grouping, window, step, labels, dedup)), json_out)
+        _log_stats(dataset, _load(dataset, _log_options(dataset, fmt, grouping, window, step, labels, dedup,
+                                                        allow_unparsed)), json_out)
         return
     table = _load(dataset)
     g = table.groupby("run_category", observed=True).agg(
@@ -207,6 +211,7 @@ def data_export(
     seed: int = typer.Option(0, help="Split seed (the 'paper' split always uses 42)."),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
+    allow_unparsed: bool = ALLOW_UNPARSED_OPT,
 ):
     """Write records as text with labels (whole dataset when no split is given). The text is what a model
     reads: the text layer is fitted on the split's train part (fitted templates need --split)."""
@@ -216,7 +221,7 @@ def data_export(
     from llmad.text.records import CONTEXT_TEMPLATES, needs_fit
 
     logs = datasets.is_logs(dataset)
-    opts = _log_options(dataset, fmt, grouping, window, step, labels, dedup)
+    opts = _log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed)
     if not logs and needs_fit(template) and not split_kind:
         raise LlmadError(f"template {template!r} learns from training records: give --split, and it is fitted "
                          "on that split's train part")
@@ -238,6 +243,32 @@ def data_export(
     else:
         pd.DataFrame({"text": text, "label": table["label"].astype(int).to_numpy()}).to_csv(out_file, index=False)
     err.print(f"wrote {len(table)} rows to {out_file}")
+
+
+@data_app.command("parse")
+def data_parse(
+    file: Path = typer.Argument(..., help="Raw log file (.gz too)."),
+    fmt: str = typer.Option(..., "--format", help="Line format: hdfs, bgl, thunderbird, spirit or a format string like "
+                            "'<Month> <Day> <Time> <Host> <Component>[[[<PID>]]]: <Content>' ([[...]]: optional)."),
+    out_file: Path = typer.Option(..., "--out", help="Structured CSV to write: LineId, the fields, Content, EventId, "
+                                                     "EventTemplate (Loghub's layout)."),
+    max_unparsed: Optional[float] = typer.Option(None, "--max-unparsed", help="Refuse the file when more than this "
+                                                 "share of its non-empty lines do not match the format (default 0.02)."),
+    allow_unparsed: bool = typer.Option(False, "--allow-unparsed", help="Write the table whatever share of lines "
+                                        "does not match (they are still counted and quarantined)."),
+    quarantine: Optional[Path] = typer.Option(None, "--quarantine", help="Quarantine TSV (default: "
+                                              "$LLMAD_CACHE_DIR/quarantine/<file>.quarantine.tsv)."),
+):
+    """Split a raw log file into fields and templates, to check a format: one CSV row per parsed line."""
+    from llmad.data.logs.parse import DEFAULT_MAX_UNPARSED, parse_file, summary_line
+    from llmad.data.logs.reader import ReaderConfig
+
+    limit = 1.0 if allow_unparsed else (DEFAULT_MAX_UNPARSED if max_unparsed is None else max_unparsed)
+    with REPORTER.task(f"parsing {file.name}") as upd:
+        table, summary = parse_file(file, fmt, max_unparsed=limit, progress=upd,
+                                    reader=ReaderConfig(quarantine=str(quarantine) if quarantine else None))
+    table.to_csv(out_file, index=False)
+    err.print(summary_line(summary, out_file), markup=False, highlight=False, soft_wrap=True)
 
 # ---------------------------------------------------------------- train / evaluate / detect
 def _int_list(text: Optional[str]) -> Optional[list[int]]:
@@ -298,6 +329,7 @@ def train(
     inference: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "inference")),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
+    allow_unparsed: bool = ALLOW_UNPARSED_OPT,
 ):
     """Fit a detector on the train part, pick its threshold on validation, save it."""
     entry(detector)  # an unknown name fails before any data is read
@@ -335,7 +367,7 @@ def train(
     config = {**config, **given}
     config["seed"] = seed
     res = runs.train(dataset, detector, config, split=split_kind, seed=seed, out=out_dir,
-                     log_options=_log_options(dataset, fmt, grouping, window, step, labels, dedup),
+                     log_options=_log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed),
                      checkpoint_dir=checkpoint_dir, reporter=REPORTER, command=_command())
     det = res.detector
     extra = ""
@@ -388,7 +420,12 @@ def _print_metrics(m: dict):
         v = m[k]
         t.add_row(k, "n/a" if v is None else f"{v:.4f}")
     t.add_row("n (anomalous)", f"{m['n']} ({m['n_anomalous']})")
+    if m.get("oracle"):
+        t.add_row("oracle F1 (not a result)", f"{m['oracle']['f1']:.4f}")
     out.print(t)
+    if m.get("oracle"):
+        out.print(f"oracle F1: the best any threshold reaches on the {m['part']} part itself; the gap to F1 is "
+                  "what the validation threshold lost, the rest is ranking")
     if "type" in m:
         tm = m["type"]
         ct = Table("true \\ predicted", *tm["classes"],
@@ -408,9 +445,11 @@ def detect(
                                   "(logs: per window, with first_line / last_line)."),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT,
+    allow_unparsed: bool = ALLOW_UNPARSED_OPT,
 ):
     """Score a CSV of job records (Flow-Bench columns) or a raw log file (per window, with line ranges)."""
-    given = {"format": fmt, "grouping": grouping, "window": window, "step": step, "labels": labels}
+    given = {"format": fmt, "grouping": grouping, "window": window, "step": step, "labels": labels,
+             "max_unparsed": 1.0 if allow_unparsed else None}
     res = runs.score(model_dir, input_file, log_options={k: v for k, v in given.items() if v is not None} or None,
                      reporter=REPORTER)
     with open(out_file, "w", encoding="utf-8") as fh:

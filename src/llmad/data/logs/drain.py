@@ -25,10 +25,16 @@ UNSEEN = "<unseen template>"
 
 @dataclass(frozen=True)
 class TemplateConfig:
-    """drain3 parameters (its defaults) and whether to mask before mining."""
+    """drain3 parameters and whether to mask before mining.
+
+    drain3's defaults, except ``depth`` 5 (drain3: 4): the prefix tree then keys on the first two tokens
+    of a masked message instead of one, which keeps e.g. ``<*> "GET ..."`` and ``<*> "POST ..."`` apart.
+    On Loghub's eight 2k samples it raised the mean grouping accuracy from 0.726 to 0.809 and lowered it
+    on none (``benchmarks/log_parsing_accuracy.py``). A saved state keeps the depth it was mined with.
+    """
 
     sim_th: float = 0.4
-    depth: int = 4
+    depth: int = 5
     max_children: int = 100
     max_clusters: int | None = None
     extra_delimiters: tuple[str, ...] = field(default_factory=tuple)

@@ -13,7 +13,7 @@ from llmad.data.logs.formats import get_format
 from llmad.data.logs.grouping import find_sessions
 from llmad.data.logs.masking import mask_all
 from llmad.data.logs.options import LogOptions
-from llmad.data.logs.reader import LogReader, ReaderConfig
+from llmad.data.logs.reader import ENV_MAX_UNPARSED, LogReader, ReaderConfig, check_unparsed, max_unparsed_from
 
 Progress = Callable[[int, int], None] | None
 
@@ -35,6 +35,7 @@ def read_lines(paths: list[Path], fmt_spec: str, opts: LogOptions, sessions: boo
                sort_by_time: bool = False, progress: Progress = None) -> tuple[pd.DataFrame, list[dict]]:
     """Parse raw files into a chronological lines table (see :mod:`grouping`) and read summaries."""
     fmt = get_format(fmt_spec)
+    max_unparsed = max_unparsed_from(opts.max_unparsed)
     rows_line, rows_src, rows_time, rows_content, rows_label = [], [], [], [], []
     summaries = []
     epoch_cache: dict[tuple, float] = {}
@@ -57,6 +58,8 @@ def read_lines(paths: list[Path], fmt_spec: str, opts: LogOptions, sessions: boo
             lab = f.get("Label")
             rows_label.append(-1 if lab is None else int(lab != "-"))
         summaries.append(reader.summary.to_dict())
+        check_unparsed(reader.summary, fmt, max_unparsed,
+                       f"if that is expected, pass --allow-unparsed (API: LogOptions(max_unparsed=1); or {ENV_MAX_UNPARSED}=1)")
     lines = pd.DataFrame({"line": np.asarray(rows_line, dtype="int64"), "source": rows_src,
                           "time": np.asarray(rows_time, dtype="float64"),
                           "label": np.asarray(rows_label, dtype="int8")})

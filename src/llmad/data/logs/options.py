@@ -25,6 +25,9 @@ class LogOptions:
     seed: int = 0                    # only for the stratified Spirit template split
     max_line_bytes: int = 64 * 1024
     quarantine_dir: str | None = None
+    #: refuse a raw file when more than this share of its non-empty lines do not match the format
+    #: (None: $LLMAD_MAX_UNPARSED, else 0.02; 1 reads any file)
+    max_unparsed: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -9,6 +9,10 @@ through :mod:`gzip`). Every physical line is accounted for in a :class:`ReadSumm
   otherwise quarantined with the reason ``truncated-last-line``;
 - empty lines and lines that do not match the format: **dropped**, counted and listed.
 
+:func:`check_unparsed` turns "the format matches only part of the file" into an error: when more than a
+share (default :data:`DEFAULT_MAX_UNPARSED`, 2 %) of the non-empty lines do not match, the format is
+most likely the wrong one, and the lines that did match are most likely split into the wrong fields.
+
 The quarantine file is a TSV (``line``, ``reason``, ``action``, ``raw``) with tabs, newlines and
 backslashes in the raw text escaped; it is only written when there is something to list.
 """
@@ -49,6 +53,7 @@ class ReadSummary:
     bad_encoding: int = 0     # kept, with replacement characters
     overlong: int = 0         # kept, truncated to max_line_bytes
     unterminated_last_line: bool = False
+    first_non_matching: int | None = None  # line number of the first line that did not match the format
     quarantine_file: str | None = None
     quarantined: int = 0      # rows written to the quarantine file (kept or dropped)
     reasons: dict = field(default_factory=dict)
@@ -153,6 +158,8 @@ class LogReader:
                     m = parse(text)
                     if m is None:
                         s.non_matching += 1
+                        if s.first_non_matching is None:
+                            s.first_non_matching = n
                         s.dropped += 1
                         reason = "truncated-last-line" if not terminated and not overlong else "no-format-match"
                         self._quarantine(n, reason, "dropped", text)
@@ -160,7 +167,7 @@ class LogReader:
                     s.parsed += 1
                     if self.progress and n % every == 0:
                         self.progress(raw_fh.tell() if total else n, total or 0)
-                    yield n, m.groupdict()
+                    yield n, m.groupdict("")  # a field of an absent optional part: ""
         finally:
             if self._qfh is not None:
                 self._qfh.close()
@@ -180,6 +187,58 @@ def _decode(raw: bytes, overlong: bool) -> tuple[str, bool]:
         if overlong and e.start >= len(raw) - 3 and e.reason == "unexpected end of data":
             return _decode(raw[:e.start], False)
         return raw.decode("utf-8", errors="replace"), True
+
+
+#: share of non-empty lines that may fail to match before a reader refuses the file (see check_unparsed)
+DEFAULT_MAX_UNPARSED = 0.02
+ENV_MAX_UNPARSED = "LLMAD_MAX_UNPARSED"
+
+
+def unparsed_share(summary: ReadSummary | dict) -> float:
+    """Share of the non-empty lines that did not match the format (0 for a file of empty lines)."""
+    s = summary if isinstance(summary, dict) else summary.to_dict()
+    base = s["lines"] - s["empty"]
+    return s["non_matching"] / base if base > 0 else 0.0
+
+
+def max_unparsed_from(value: float | None) -> float:
+    """The threshold to apply: ``value``, else ``$LLMAD_MAX_UNPARSED``, else :data:`DEFAULT_MAX_UNPARSED`."""
+    import os
+
+    source = "max_unparsed"
+    if value is None:
+        env = os.environ.get(ENV_MAX_UNPARSED, "").strip()
+        if not env:
+            return DEFAULT_MAX_UNPARSED
+        source = f"${ENV_MAX_UNPARSED}"
+        try:
+            value = float(env)
+        except ValueError:
+            raise LlmadError(f"{source} must be a share between 0 and 1, got {env!r}") from None
+    if not 0 <= value <= 1:
+        raise LlmadError(f"{source} must be a share between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def check_unparsed(summary: ReadSummary | dict, fmt: LogFormat | str, max_share: float, hint: str) -> None:
+    """Raise a one-line :class:`LlmadError` when more than ``max_share`` of the non-empty lines of a file
+    did not match its format: the share, the first such line, the quarantine file and ``hint``.
+
+    A file where no line matches is left to the caller (its own "no line matches" message)."""
+    from llmad.data.logs.formats import syntax_hint
+
+    s = summary if isinstance(summary, dict) else summary.to_dict()
+    share = unparsed_share(s)
+    if s["parsed"] == 0 or share <= max_share:
+        return
+    spec = fmt.spec if isinstance(fmt, LogFormat) else fmt
+    extra = syntax_hint(spec)
+    where = f" (all listed in {s['quarantine_file']})" if s.get("quarantine_file") else ""
+    raise LlmadError(
+        f"{s['path']}: {share:.1%} of its non-empty lines ({s['non_matching']} of {s['lines'] - s['empty']}) do not "
+        f"match the format {spec!r}, more than the {max_share:.1%} allowed; the first is line "
+        f"{s['first_non_matching']}{where}. Check the format against that line"
+        + (f" ({extra})" if extra else "") + f"; {hint}")
 
 
 def read_all(path: str | Path, fmt: LogFormat, config: ReaderConfig | None = None,
