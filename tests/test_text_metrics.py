@@ -127,3 +127,23 @@ def test_deciles_with_a_detector_saves_its_state(sample, tmp_path):
     det.save(tmp_path / "m")
     again = load_detector(tmp_path / "m")
     np.testing.assert_allclose(again.decision_function(parts["test"]), det.decision_function(parts["test"]))
+
+
+def test_evaluate_reports_an_oracle_beside_the_validation_threshold():
+    """The oracle (best F1 on the test part itself) is reported, labelled, and never chooses the threshold:
+    changing the test labels moves the oracle and the metrics, never the threshold."""
+    from dataclasses import replace
+
+    from llmad import runs
+
+    res = runs.train("flowbench/sample", "gbdt", {"n_estimators": 30})
+    det, prep = res.detector, res.prepared
+    m = runs.evaluate(det, prep)
+    assert m["threshold"] == det.threshold_
+    assert m["oracle"]["f1"] >= m["f1"] and "not a valid estimate" in m["oracle"]["note"]
+    test = prep.parts["test"]
+    flipped = test.assign(label=np.where(np.arange(len(test)) % 3 == 0, 1 - test["label"], test["label"]))
+    other = replace(prep, parts={**prep.parts, "test": flipped})
+    m2 = runs.evaluate(det, other)
+    assert m2["threshold"] == m["threshold"] and m2["oracle"]["threshold"] != m["oracle"]["threshold"]
+    assert m2["f1"] != m["f1"]

@@ -164,7 +164,9 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
     with reporter.task(f"scoring {len(data):,} {part} records") as update:
         scores = det.decision_function(data)
         update(len(data), len(data))
-    m = metrics.compute(data["label"].to_numpy(), scores, det.threshold_).to_dict()
+    y = data["label"].to_numpy()
+    m = metrics.compute(y, scores, det.threshold_).to_dict()
+    m["oracle"] = metrics.oracle(y, scores, part)
     m.update({"split": prep.split, "part": part, "dataset": prep.dataset, "seed": prep.seed,
               "leaky": LEAKY[prep.split], "detector": det.name,
               "protocol": f"{PROTOCOLS[prep.split]}, threshold from validation (max F1)",

@@ -65,6 +65,18 @@ def compute(y: np.ndarray, scores: np.ndarray, threshold: float) -> Metrics:
     )
 
 
+def oracle(y: np.ndarray, scores: np.ndarray, part: str = "test") -> dict:
+    """The best F1 any threshold reaches on the evaluated part itself: an ORACLE, never a result.
+
+    Reported beside the validation-threshold figures so a reader sees how much of a low F1 is ranking
+    (this is low too) and how much is a threshold that did not transfer (this is high)."""
+    y = np.asarray(y).astype(int)
+    t = best_f1_threshold(y, scores)
+    m = compute(y, scores, t)
+    return {"f1": m.f1, "precision": m.precision, "recall": m.recall, "threshold": t,
+            "note": f"oracle: threshold chosen on the {part} part itself (not a valid estimate)"}
+
+
 def type_metrics(y: np.ndarray, pred: np.ndarray, names: tuple[str, ...]) -> dict:
     """Multi-class report: macro-F1, per-class precision / recall / F1 / support, confusion matrix
     (rows = true class, columns = predicted, in the order of ``names``)."""
