@@ -33,14 +33,14 @@ run thunderbird-tfidf logs/thunderbird --detector tfidf
 for ds in ${LOG_DATASETS-bgl thunderbird hdfs}; do
   for adapter in lora reft; do
     case $ds in
-      bgl) run "bgl-$adapter" logs/bgl --detector sft --adapter "$adapter" --max-length 64 --epochs 3 ;;
-      thunderbird) run "thunderbird-$adapter" logs/thunderbird --detector sft --adapter "$adapter" \
+      bgl) run "bgl-$adapter" logs/bgl --detector sft --backbone minilm --adapter "$adapter" --max-length 64 --epochs 3 ;;
+      thunderbird) run "thunderbird-$adapter" logs/thunderbird --detector sft --backbone minilm --adapter "$adapter" \
         --max-length 512 --epochs 2 --batch-size 16 ;;
-      hdfs) run "hdfs-$adapter" logs/hdfs --detector sft --adapter "$adapter" --max-length 128 --truncation head-tail \
+      hdfs) run "hdfs-$adapter" logs/hdfs --detector sft --backbone minilm --adapter "$adapter" --max-length 128 --truncation head-tail \
           --epochs 1 --max-train 4000
         # LoRA also with three passes over the same sessions (one epoch is few on 2 cores)
         if [ "$adapter" = lora ]; then
-          run hdfs-lora-e3 logs/hdfs --detector sft --adapter lora --max-length 128 --truncation head-tail \
+          run hdfs-lora-e3 logs/hdfs --detector sft --backbone minilm --adapter lora --max-length 128 --truncation head-tail \
             --epochs 3 --max-train 4000
         fi ;;
     esac

@@ -32,21 +32,21 @@ PY
 for wf in 1000genome montage predict_future_sales; do
   run "$wf-gbdt" "flowbench/$wf" --detector gbdt
   for adapter in lora reft; do
-    run "$wf-$adapter-deciles" "flowbench/$wf" --detector sft --adapter "$adapter" --template deciles \
+    run "$wf-$adapter-deciles" "flowbench/$wf" --detector sft --backbone minilm --adapter "$adapter" --template deciles \
       --max-length 32 --epochs 1 --max-train "$MAX_DECILES"
   done
 done
 # the first 3 of MiniLM's 6 layers (= --backbone minilm-l3), 3 epochs: about the cost of one epoch of the full model
 for adapter in ${L3_ADAPTERS-lora reft}; do
   for wf in 1000genome montage predict_future_sales; do
-    run "$wf-$adapter-deciles-l3-e3" "flowbench/$wf" --detector sft --adapter "$adapter" --template deciles \
+    run "$wf-$adapter-deciles-l3-e3" "flowbench/$wf" --detector sft --backbone minilm --adapter "$adapter" --template deciles \
       --max-length 32 --layers 3 --epochs 3 --max-train "$MAX_DECILES"
   done
 done
 if [ "${PAPER:-1}" = 1 ]; then
   for wf in 1000genome montage predict_future_sales; do
     for adapter in lora reft; do
-      run "$wf-$adapter-paper" "flowbench/$wf" --detector sft --adapter "$adapter" --template paper \
+      run "$wf-$adapter-paper" "flowbench/$wf" --detector sft --backbone minilm --adapter "$adapter" --template paper \
         --max-length 128 --epochs 1 --max-train "$MAX_PAPER"
     done
   done

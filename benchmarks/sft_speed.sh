@@ -3,5 +3,5 @@
 # pipeline, measured side by side in one run; then the same for the three-layer MiniLM.
 # JSON lands in runs/bench/default.json and runs/bench/layers3.json (the README's speed table).
 set -euo pipefail
-llmad bench --out runs/bench/default.json "$@"
-llmad bench --adapters lora,reft --layers 3 --out runs/bench/layers3.json "$@"
+llmad bench --backbone minilm --out runs/bench/default.json "$@"
+llmad bench --backbone minilm --adapters lora,reft --layers 3 --out runs/bench/layers3.json "$@"

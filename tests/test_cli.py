@@ -154,6 +154,16 @@ def test_bench_json_side_by_side(tmp_path):
     assert res["environment"]["n_infer"] == 64 and res["command"].startswith("llmad bench")
 
 
+def test_bench_with_the_context_template(tmp_path):
+    """The default detector with run context: the detector and the pipeline both read context texts."""
+    pytest.importorskip("transformers")
+    r = llmad("bench", "--adapters", "lora", "--template", "context", "--n-train", "32", "--n-infer", "48",
+              "--batch-size", "16", "--json")
+    res = json.loads(r.stdout)
+    assert res["config"]["template"] == "context" and res["config"]["backbone"] == "minilm-l3"
+    assert res["rows"][0]["infer_torch_per_s"] > 0 and res["pipeline"]["default_per_s"] > 0
+
+
 def test_bench_rejects_unknown_adapter():
     assert_clean_error(llmad("bench", "--adapters", "prefix", check=False), "unknown adapter")
 

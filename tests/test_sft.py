@@ -31,7 +31,7 @@ def tiny(sample):
 
 
 def _fit(adapter, train, valid, **kw):
-    det = make_detector("sft", adapter=adapter, max_length=64, seed=0,
+    det = make_detector("sft", backbone="minilm", adapter=adapter, max_length=64, seed=0,
                         train={"epochs": 4, "batch_size": 16, "early_stopping": 0, **kw})
     before = None
     det._build()
@@ -73,7 +73,7 @@ def test_adapter_trains_and_loss_falls(tiny, adapter, tmp_path):
 def test_trainable_counts_ordered(tiny):
     counts = {}
     for a in ("head", "reft", "lora", "full"):
-        det = make_detector("sft", adapter=a)
+        det = make_detector("sft", backbone="minilm", adapter=a)
         det._build()
         counts[a] = det.info_["parameters"]["trainable"]
     assert counts["head"] < counts["reft"] < counts["lora"] < counts["full"]
@@ -231,7 +231,7 @@ def test_int8_inference_close_to_fp32(tiny, adapter):
     pytest.importorskip("onnxruntime")
     train, valid = tiny
     # trained until the scores spread out: on a near-constant score any quantisation noise decorrelates it
-    det = make_detector("sft", adapter=adapter, max_length=64, seed=0, inference="torch",
+    det = make_detector("sft", backbone="minilm", adapter=adapter, max_length=64, seed=0, inference="torch",
                         train={"epochs": 4, "lr": 3e-3, "batch_size": 16, "early_stopping": 0}).fit(train, valid)
     fp32 = det.decision_function(valid)
     det.config = replace(det.config, inference="int8")
@@ -331,12 +331,12 @@ def test_keep_first_layers_truncates_bert_and_llama():
 
 def test_sft_with_fewer_layers_trains_saves_and_loads(tiny, tmp_path):
     train, valid = tiny
-    det = make_detector("sft", adapter="reft", layers=3, max_length=64, seed=0,
+    det = make_detector("sft", backbone="minilm", adapter="reft", layers=3, max_length=64, seed=0,
                         train={"epochs": 1, "batch_size": 16, "early_stopping": 0}).fit(train, valid)
     from llmad.models.reft import transformer_layers
 
     assert len(transformer_layers(det.model_.model)) == 3 and len(det.model_.interventions) == 3
-    full = make_detector("sft", adapter="reft", max_length=64, seed=0)
+    full = make_detector("sft", backbone="minilm", adapter="reft", max_length=64, seed=0)
     full._build()
     assert det.info_["parameters"]["total"] < full.info_["parameters"]["total"]
     det.save(tmp_path / "l3")
@@ -349,6 +349,6 @@ def test_sft_with_fewer_layers_trains_saves_and_loads(tiny, tmp_path):
     assert len(transformer_layers(l3.model_.model)) == 3
     assert l3.info_["parameters"] == det.info_["parameters"]
     with pytest.raises(LlmadError, match="out of range"):
-        make_detector("sft", adapter={"kind": "reft", "reft": {"layers": [4]}}, layers=3)._build()
+        make_detector("sft", backbone="minilm", adapter={"kind": "reft", "reft": {"layers": [4]}}, layers=3)._build()
     with pytest.raises(LlmadError, match="positive"):
-        make_detector("sft", layers=0)
+        make_detector("sft", backbone="minilm", layers=0)

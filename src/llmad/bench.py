@@ -28,7 +28,7 @@ ADAPTERS = ("head", "lora", "reft", "full")
 @dataclass
 class BenchConfig:
     dataset: str = "flowbench/sample"
-    backbone: str = "minilm"
+    backbone: str = "minilm-l3"  # the fine-tuned detector's default backbone
     adapters: tuple[str, ...] = ADAPTERS
     template: str = "deciles"
     n_train: int = 512
@@ -128,7 +128,15 @@ def run_bench(cfg: BenchConfig, reporter=None) -> BenchResult:
     reporter = reporter or runs.SILENT
     log = reporter.log
     train, test = _slices(cfg, reporter)
-    texts = text_layer_for(train, cfg.template).fit(train).transform(test)
+    from llmad.text.records import CONTEXT_TEMPLATES
+
+    tr, te = train, test
+    if cfg.template in CONTEXT_TEMPLATES:  # the texts the pipeline reads carry the run context too
+        from llmad.context import RunContext
+
+        ctx = RunContext.fit(train, "batch")
+        tr, te = ctx.transform(train), ctx.transform(test)
+    texts = text_layer_for(tr, cfg.template).fit(tr).transform(te)
     res = BenchResult(config=asdict(cfg))
     from llmad.threads import threads
 

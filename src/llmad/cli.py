@@ -469,7 +469,7 @@ def detect(
 @app.command()
 def bench(
     dataset: str = typer.Option("flowbench/sample", help="Dataset the fixed slice is cut from (run split, seed 0)."),
-    backbone: str = typer.Option("minilm", help="Backbone."),
+    backbone: str = typer.Option(SFTConfig.backbone, help="Backbone (default: the sft detector's)."),
     adapters: str = typer.Option("head,lora,reft,full", help="Comma-separated adapters to measure."),
     template: str = typer.Option("deciles", help="Text template."),
     n_train: int = typer.Option(512, help="Training records (one pass)."),
