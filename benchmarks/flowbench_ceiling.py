@@ -65,13 +65,20 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> 
 KINDS = ("paper", "deciles", "compact", "rich", "context", "context-codes")
 
 
-def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4]) -> None:
+def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4], max_train: int | None = None) -> None:
     import lightgbm as lgb
 
     from llmad.context.workflow import RunContext
 
     for wf in workflows:
         parts = split(load_workflow(wf), "run", seed=seed)
+        n_train_all = len(parts["train"])
+        if max_train and max_train < n_train_all:  # a stratified, seeded cap on training jobs (as --max-train)
+            from sklearn.model_selection import train_test_split
+
+            keep, _ = train_test_split(parts["train"], train_size=max_train, random_state=seed,
+                                       stratify=parts["train"]["label"])
+            parts["train"] = parts["train"].loc[parts["train"].index.isin(keep.index)]
         if any(k.startswith("context") for k in kinds):
             ctx = RunContext.fit(parts["train"], "batch")  # each part's context from its own runs
             parts = {k: ctx.transform(p) for k, p in parts.items()}
@@ -89,7 +96,8 @@ def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4]
             m = compute(parts["test"]["label"].to_numpy(), booster.predict(x["test"]), thr)
             print(json.dumps({"workflow": wf, "features": kind, "n_features": int(x["train"].shape[1]),
                               "f1": round(m.f1, 4), "roc_auc": round(m.roc_auc, 4), "pr_auc": round(m.pr_auc, 4),
-                              "n_test": m.n, "split": "run", "seed": seed}), flush=True)
+                              "n_test": m.n, "n_train": len(parts["train"]), "n_train_all": n_train_all,
+                              "split": "run", "seed": seed}), flush=True)
 
 
 if __name__ == "__main__":
@@ -98,9 +106,10 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workflows", nargs="*", default=["1000genome", "montage", "predict_future_sales"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-train", type=int, default=None, help="cap on training jobs (stratified, seeded)")
     ap.add_argument("--kinds", default=",".join(KINDS[:4]), help=f"comma-separated, from {', '.join(KINDS)}")
     a = ap.parse_args()
     bad = [k for k in a.kinds.split(",") if k not in KINDS]
     if bad:
         sys.exit(f"unknown kind(s) {bad}; choose from {', '.join(KINDS)}")
-    main(a.workflows, a.seed, tuple(a.kinds.split(",")))
+    main(a.workflows, a.seed, tuple(a.kinds.split(",")), a.max_train)

@@ -37,9 +37,17 @@ ROWS = {
 }
 
 
-def lm_row(max_train: int) -> tuple[str, dict]:
+def lm_row(max_train: int, epochs: int = 2) -> tuple[str, dict]:
     return ("sft", {"backbone": "minilm-l3", "adapter": "lora", "template": "context", "context": "batch",
-                    "max_length": 32, "max_train": max_train, "train": {"epochs": 2, "batch_size": 32}})
+                    "max_length": 32, "max_train": max_train, "train": {"epochs": epochs, "batch_size": 32}})
+
+
+def lm_epochs(n_train: int, max_train: int, min_steps: int | None, batch_size: int = 32) -> int:
+    """2 epochs, or as many as it takes to make ``min_steps`` optimiser steps on a small workflow."""
+    if not min_steps:
+        return 2
+    n = min(n_train, max_train)
+    return max(2, -(-min_steps * batch_size // max(n, 1)))
 
 
 def main(argv: list[str]) -> None:
@@ -48,6 +56,8 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--lm", action="store_true", help="also the language model with context")
     ap.add_argument("--lm-max-train", type=int, default=8000)
+    ap.add_argument("--lm-min-steps", type=int, default=None,
+                    help="train the LM for at least this many steps (more epochs on small workflows)")
     ap.add_argument("--lm-seeds", default=None, help="seeds of the LM row (default: --seeds)")
     ap.add_argument("--lm-workflows", default=None, help="workflows of the LM row (default: --workflows)")
     ap.add_argument("--out", type=Path, default=Path("runs/context"))
@@ -55,7 +65,8 @@ def main(argv: list[str]) -> None:
     wfs = list(WORKFLOWS) if a.workflows == "all" else a.workflows.split(",")
     seeds = [int(s) for s in a.seeds.split(",")]
     rows = dict(ROWS)
-    lm_name = f"minilm-l3+LoRA context ({a.lm_max_train} rec)"
+    lm_name = f"minilm-l3+LoRA context ({a.lm_max_train} rec" + (
+        f", >= {a.lm_min_steps} steps)" if a.lm_min_steps else ")")
     if a.lm:
         rows[lm_name] = lm_row(a.lm_max_train)
     lm_seeds = seeds if a.lm_seeds is None else [int(s) for s in a.lm_seeds.split(",")]
@@ -73,6 +84,8 @@ def main(argv: list[str]) -> None:
             prep = runs.prepare(f"flowbench/{wf}", "run", seed)
             for row in todo:
                 name, cfg = rows[row]
+                if row == lm_name:
+                    cfg = lm_row(a.lm_max_train, lm_epochs(len(prep.parts["train"]), a.lm_max_train, a.lm_min_steps))[1]
                 t0 = time.perf_counter()
                 det = runs.train(prep, name, cfg).detector
                 m = runs.evaluate(det, prep)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# What limits the language model with run context on 1000genome (seed 0, run split, batch context)?
+#   text:     LightGBM on the codes the `context` template writes (what the LM reads) vs on the raw context
+#   data:     LightGBM on those codes with the LM's cap of 8,000 training jobs; the LM on all training jobs
+#   capacity: the LM with full fine-tuning, and with all six layers, at the same cap
+#   steps:    a small workflow trained for 2 epochs (400 steps) vs 10 epochs (2,000 steps)
+# Usage: LLMAD_DATA_DIR=../shared/data bash benchmarks/context_lm_limits.sh [OUT]  (≈ 20 min on 2 CPU cores)
+set -euo pipefail
+OUT=${1:-runs/context-limits}
+mkdir -p "$OUT"
+python benchmarks/flowbench_ceiling.py --kinds context,context-codes 1000genome montage > "$OUT/gbdt_codes_all.jsonl"
+python benchmarks/flowbench_ceiling.py --kinds context,context-codes --max-train 8000 1000genome montage > "$OUT/gbdt_codes_8000.jsonl"
+common=(flowbench/1000genome --seed 0 --detector sft --template context --context batch --max-length 32 --epochs 2 --batch-size 32)
+run() {  # name, extra options
+  local name=$1; shift
+  [ -f "$OUT/$name/eval.json" ] && return 0
+  llmad train "${common[@]}" "$@" --out "$OUT/$name"
+  llmad evaluate "$OUT/$name" --json > "$OUT/$name/eval.json"
+}
+run l3-lora-8000 --backbone minilm-l3 --adapter lora --max-train 8000
+run l3-lora-all --backbone minilm-l3 --adapter lora --max-train 40000
+run l3-full-8000 --backbone minilm-l3 --adapter full --max-train 8000
+run l6-lora-8000 --backbone minilm --adapter lora --max-train 8000
+# steps: a small workflow (eht_smili, 6,400 training jobs) gets 400 steps from 2 epochs; 10 epochs make 2,000
+common=(flowbench/eht_smili --seed 0 --detector sft --template context --context batch --max-length 32 --batch-size 32)
+run smili-l3-lora-2ep --backbone minilm-l3 --adapter lora --max-train 8000 --epochs 2
+run smili-l3-lora-10ep --backbone minilm-l3 --adapter lora --max-train 8000 --epochs 10
+for f in "$OUT"/*/eval.json; do
+  python -c "import json,sys; m=json.load(open(sys.argv[1])); print(sys.argv[1].split('/')[-2], 'F1 %.3f ROC-AUC %.3f' % (m['f1'], m['roc_auc']))" "$f"
+done
+cat "$OUT"/gbdt_codes_*.jsonl
