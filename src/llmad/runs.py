@@ -162,7 +162,7 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
     if perturbation is not None:
         data = _perturbed(data, perturbation, part, prep)
     with reporter.task(f"scoring {len(data):,} {part} records") as update:
-        scores = det.decision_function(data)
+        scores, proba = det.score_with_types(data)
         update(len(data), len(data))
     y = data["label"].to_numpy()
     m = metrics.compute(y, scores, det.threshold_).to_dict()
@@ -176,11 +176,8 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
     if det.target == "type":
         from llmad.data.flowbench import TYPES, type_labels
 
-        with reporter.task("predicting anomaly types") as update:
-            pred = det.predict_type_proba(data).argmax(axis=1)
-            update(len(data), len(data))
         m["target"] = "type"
-        m["type"] = metrics.type_metrics(type_labels(data), pred, TYPES)
+        m["type"] = metrics.type_metrics(type_labels(data), proba.argmax(axis=1), TYPES)
     return m
 
 
@@ -229,7 +226,7 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         table, read = read_records_csv(Path(data)), {}
         log_model = False
     with reporter.task(f"scoring {len(table):,} {'windows' if log_model else 'records'}") as update:
-        scores = det.decision_function(table)
+        scores, proba = det.score_with_types(table)
         update(len(table), len(table))
     labels = (scores >= det.threshold_).astype(int)
     if log_model:
@@ -241,10 +238,9 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
     else:
         ids = table["job_id"].astype(str).to_numpy() if "job_id" in table.columns else np.arange(len(table)).astype(str)
         out = pd.DataFrame({"id": ids, "score": scores, "label": labels})
-        if det.target == "type":
+        if proba is not None:
             from llmad.data.flowbench import TYPES
 
-            proba = det.predict_type_proba(table)
             out["type"] = np.asarray(TYPES, dtype=object)[proba.argmax(axis=1)]
             for k, name in enumerate(TYPES):
                 out[f"p_{name}"] = proba[:, k]

@@ -111,6 +111,14 @@ class Detector:
 
         return np.asarray(TYPES, dtype=object)[self.predict_type_proba(x).argmax(axis=1)]
 
+    def score_with_types(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """Anomaly scores and, for a type model, the (n, 3) type probabilities, from ONE pass over ``x``
+        (a type model's score is 1 - P(normal), so the scores need not be computed a second time)."""
+        if self.target != "type":
+            return self.decision_function(x), None
+        proba = self.predict_type_proba(x)
+        return 1.0 - proba[:, 0], proba
+
     def _type_proba(self, x: pd.DataFrame) -> np.ndarray:
         raise LlmadError(f"{self.name} does not predict anomaly types")
 

@@ -217,9 +217,7 @@ class FineTuned(Detector):
         return _score(self._logits(self._texts(x)))
 
     def _type_proba(self, x: pd.DataFrame) -> np.ndarray:
-        z = self._logits(self._texts(x)).astype(np.float64)
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return _softmax(self._logits(self._texts(x)))
 
     # ------------------------------------------------------------------ persistence
     def _save_state(self, path: Path) -> None:
@@ -244,8 +242,12 @@ class FineTuned(Detector):
 def _score(logits: np.ndarray) -> np.ndarray:
     """P(anomalous) from two-class logits; 1 - P(normal) from the three logits of a type model."""
     if logits.shape[1] > 2:
-        z = logits.astype(np.float64)
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return 1.0 - e[:, 0] / e.sum(axis=1)
+        return 1.0 - _softmax(logits)[:, 0]
     z = logits[:, 1] - logits[:, 0]
     return 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
