@@ -85,16 +85,20 @@ WINDOW_OPT = typer.Option(None, "--window", help="[logs] Window size: lines (fix
 STEP_OPT = typer.Option(None, "--step", help="[logs] Window step (default: the window size).")
 LABELS_OPT = typer.Option(None, "--labels", help="[logs] anomaly_label.csv (BlockId,Label) or anomalous-id list for sessions.")
 DEDUP_OPT = typer.Option(False, "--dedup", help="[logs] Drop validation/test windows identical to a training window (reported).")
+TEXT_OPT = typer.Option(None, "--text", help="[logs] Window text: masked (the message sequence, default), counts (each "
+                        "distinct message once with its count), templates, template-counts (drain3 templates mined on "
+                        "train), ids (template-id sequence). Saved with the model.")
 ALLOW_UNPARSED_OPT = typer.Option(False, "--allow-unparsed", help="[logs] Read a raw file even when more than 2 % of "
                                   "its lines do not match the format (they are still quarantined and counted).")
 
 
-def _log_options(dataset: str | None, fmt, grouping, window, step, labels, dedup=False, allow_unparsed=False):
+def _log_options(dataset: str | None, fmt, grouping, window, step, labels, dedup=False, allow_unparsed=False,
+                 text=None):
     """LogOptions from the command line (None for a Flow-Bench dataset; log flags there are an error)."""
     from llmad.data.logs.options import LogOptions
 
     given = {"format": fmt, "grouping": grouping, "window": window, "step": step, "labels": labels,
-             "dedup": dedup or None, "max_unparsed": 1.0 if allow_unparsed else None}
+             "dedup": dedup or None, "max_unparsed": 1.0 if allow_unparsed else None, "text": text}
     if dataset is not None and not datasets.is_logs(dataset):
         used = [f"--{k}" for k, v in given.items() if v is not None]
         if used:
@@ -178,12 +182,12 @@ def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help
                fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT,
                window: Optional[float] = WINDOW_OPT, step: Optional[float] = STEP_OPT,
                labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
-               allow_unparsed: bool = ALLOW_UNPARSED_OPT):
+               allow_unparsed: bool = ALLOW_UNPARSED_OPT, text: Optional[str] = TEXT_OPT):
     """Flow-Bench: runs, jobs and anomalous jobs per run category. Logs: lines, windows, anomalous
     windows per part, quarantined lines."""
     if datasets.is_logs(dataset):
         _log_stats(dataset, _load(dataset, _log_options(dataset, fmt, grouping, window, step, labels, dedup,
-                                                        allow_unparsed)), json_out)
+                                                        allow_unparsed, text)), json_out)
         return
     table = _load(dataset)
     g = table.groupby("run_category", observed=True).agg(
@@ -211,7 +215,7 @@ def data_export(
     seed: int = typer.Option(0, help="Split seed (the 'paper' split always uses 42)."),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
-    allow_unparsed: bool = ALLOW_UNPARSED_OPT,
+    allow_unparsed: bool = ALLOW_UNPARSED_OPT, text: Optional[str] = TEXT_OPT,
 ):
     """Write records as text with labels (whole dataset when no split is given). The text is what a model
     reads: the text layer is fitted on the split's train part (fitted templates need --split)."""
@@ -221,7 +225,7 @@ def data_export(
     from llmad.text.records import CONTEXT_TEMPLATES, needs_fit
 
     logs = datasets.is_logs(dataset)
-    opts = _log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed)
+    opts = _log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed, text)
     if not logs and needs_fit(template) and not split_kind:
         raise LlmadError(f"template {template!r} learns from training records: give --split, and it is fitted "
                          "on that split's train part")
@@ -326,10 +330,14 @@ def train(
     reft_layers: Optional[str] = typer.Option(None, help=_h("sft/reft", ReftConfig, "layers")),
     reft_positions: Optional[int] = typer.Option(None, help=_h("sft/reft", ReftConfig, "positions")),
     checkpoint_dir: Optional[Path] = typer.Option(None, help="[sft] Checkpoint folder; a rerun resumes from it."),
+    threshold: str = typer.Option("valid", help="How the threshold is chosen: valid (max F1 on the validation part) "
+                                  "or cv (max F1 on out-of-fold scores over train + valid; --threshold-folds extra "
+                                  "fits). Test records never choose it."),
+    threshold_folds: int = typer.Option(5, help="Folds of the cv threshold."),
     inference: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "inference")),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
-    allow_unparsed: bool = ALLOW_UNPARSED_OPT,
+    allow_unparsed: bool = ALLOW_UNPARSED_OPT, text: Optional[str] = TEXT_OPT,
 ):
     """Fit a detector on the train part, pick its threshold on validation, save it."""
     entry(detector)  # an unknown name fails before any data is read
@@ -367,14 +375,16 @@ def train(
     config = {**config, **given}
     config["seed"] = seed
     res = runs.train(dataset, detector, config, split=split_kind, seed=seed, out=out_dir,
-                     log_options=_log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed),
-                     checkpoint_dir=checkpoint_dir, reporter=REPORTER, command=_command())
+                     log_options=_log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed,
+                                              text),
+                     checkpoint_dir=checkpoint_dir, reporter=REPORTER, command=_command(),
+                     threshold=threshold, threshold_folds=threshold_folds)
     det = res.detector
     extra = ""
     if "parameters" in det.info_:
         pc = det.info_["parameters"]
         extra = f"; trainable parameters {pc['trainable']:,} of {pc['total']:,} ({pc['percent']}%)"
-    err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from validation{extra}; "
+    err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from {det.info_['threshold_from']}{extra}; "
               f"fit {res.fit_seconds:.1f} s)")
 
 
@@ -446,10 +456,17 @@ def detect(
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT,
     allow_unparsed: bool = ALLOW_UNPARSED_OPT,
+    session_timeout: Optional[float] = typer.Option(
+        None, help="[logs, sessions] A session with no line for this long (seconds; line positions when the lines "
+                   "have no timestamps) before the file's end or after its start may be cut by the edge: it is "
+                   "marked incomplete. Default: learnt from the training sessions; 0 marks none."),
+    json_metrics: Optional[Path] = typer.Option(None, "--metrics-json", help="Also write the metrics (files with "
+                                                "labels) to this JSON file."),
 ):
-    """Score a CSV of job records (Flow-Bench columns) or a raw log file (per window, with line ranges)."""
+    """Score a CSV of job records (Flow-Bench columns) or a raw log file (per window, with line ranges).
+    When the file carries labels (a <Label> field, or --labels for sessions) the metrics are printed."""
     given = {"format": fmt, "grouping": grouping, "window": window, "step": step, "labels": labels,
-             "max_unparsed": 1.0 if allow_unparsed else None}
+             "max_unparsed": 1.0 if allow_unparsed else None, "session_timeout": session_timeout}
     res = runs.score(model_dir, input_file, log_options={k: v for k, v in given.items() if v is not None} or None,
                      reporter=REPORTER)
     with open(out_file, "w", encoding="utf-8") as fh:
@@ -462,8 +479,44 @@ def detect(
     if read:
         err.print(f"scored {len(res)} windows of {input_file} ({n_anom} anomalous; lines {read['lines']} read, "
                   f"{read['quarantined']} quarantined) -> {out_file}")
+        edges = read.get("edges")
+        if edges and edges.get("marked"):
+            err.print(f"{edges['incomplete']} of {len(res)} sessions may be cut by the file's edges (no line for "
+                      f"{edges['timeout']:.4g} {edges['unit']} before its end or after its start; timeout "
+                      f"{edges['source']}): marked complete=false, scored on what the file holds")
+        elif edges:
+            err.print(f"sessions cut by the file's edges are not marked: {edges['note']}")
     else:
         err.print(f"scored {len(res)} records ({n_anom} anomalous) -> {out_file}")
+    from llmad.detectors import load_detector
+
+    m = runs.scored_metrics(res, load_detector(model_dir).threshold_) if "true_label" in res.columns else None
+    if m is not None:
+        _print_scored_metrics(m)
+        if json_metrics is not None:
+            json_metrics.write_text(json.dumps(m, indent=2))
+    elif json_metrics is not None:
+        raise LlmadError(f"{input_file} carries no labels, so there are no metrics to write (sessions: give --labels)")
+
+
+def _print_scored_metrics(m: dict) -> None:
+    t = Table("windows", "n (anomalous)", "F1", "precision", "recall", "ROC-AUC",
+              title=f"against the file's labels (threshold {m['threshold']:.4g} from training)")
+    rows = [("complete sessions", m.get("complete")), ("cut by the file's edges", m.get("incomplete")),
+            ("all", m["all"])] if "complete" in m else [("all", m["all"])]
+    for name, r in rows:
+        if r is None:
+            t.add_row(name, "0", "-", "-", "-", "-")
+            continue
+        auc = "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.4f}"
+        t.add_row(name, f"{r['n']} ({r['n_anomalous']})", f"{r['f1']:.4f}", f"{r['precision']:.4f}",
+                  f"{r['recall']:.4f}", auc)
+    err.print(t)
+    if "complete" in m and m["complete"] is None:
+        err.print("[bold yellow]warning:[/] no session in this file is complete; these figures judge sessions on a "
+                  "part of their lines and are not comparable with the model's evaluation")
+    if m["unlabelled"]:
+        err.print(f"{m['unlabelled']} windows have no label and are left out")
 
 
 @app.command()

@@ -105,9 +105,12 @@ class TrainResult:
 def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *, split: str | None = None,
           seed: int = 0, out: str | Path | None = None, log_options: Any = None,
           checkpoint_dir: str | Path | None = None, reporter: Reporter = SILENT, command: str | None = None,
-          **overrides: Any) -> TrainResult:
+          threshold: str = "valid", threshold_folds: int = 5, **overrides: Any) -> TrainResult:
     """Fit ``detector`` (a name) with ``config`` (dict or config object; ``overrides`` on top) on the train
-    part, choose its threshold on the validation part, and save it to ``out`` when given.
+    part, choose its threshold, and save it to ``out`` when given.
+
+    ``threshold``: ``valid`` (max F1 on the validation part) or ``cv`` (max F1 on out-of-fold scores over
+    train + valid, ``threshold_folds`` extra fits; see :meth:`Detector.fit`).
 
     ``seed`` seeds the split, and the detector too unless its configuration names a seed.
     ``dataset`` may be a :class:`Prepared` (already loaded and split) to train several detectors on one load.
@@ -116,20 +119,27 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
     if "seed" not in overrides and (config is None or (isinstance(config, dict) and "seed" not in config)):
         overrides["seed"] = prep.seed
     det = make_detector(detector, config, **overrides)
-    fit_options: dict[str, Any] = {}
+    fit_options: dict[str, Any] = {"threshold": threshold, "folds": threshold_folds}
     if checkpoint_dir is not None:
         if detector != "sft":
             raise LlmadError("checkpoints are for the fine-tuned language model (--detector sft)")
         fit_options["checkpoint_dir"] = checkpoint_dir
     train_part, valid_part = prep.part("train"), prep.part("valid")
     t0 = time.perf_counter()
-    with reporter.task(f"training {detector} on {len(train_part):,} records") as update:
+    what = f"training {detector} on {len(train_part):,} records"
+    if threshold == "cv":
+        what += f" (+ {threshold_folds} fits for the cv threshold)"
+    with reporter.task(what) as update:
         det.fit(train_part, valid_part, progress=update, **fit_options)
     seconds = round(time.perf_counter() - t0, 3)
     det.run_ = {"dataset": prep.dataset, "split": prep.split, "seed": prep.seed, "n_train": int(len(train_part)),
-                "n_valid": int(len(valid_part)), "fit_seconds": seconds, "command": command}
+                "n_valid": int(len(valid_part)), "fit_seconds": seconds, "command": command,
+                "threshold": threshold}
     if prep.log_options is not None:
         det.run_["log_options"] = prep.log_options.to_dict()
+        timeout = prep.table.attrs.get("logs", {}).get("session_timeout")
+        if timeout is not None:
+            det.run_["session_timeout"] = timeout
     if out is not None:
         det.save(out)
     return TrainResult(det, Path(out) if out is not None else None, prep, seconds, det.run_)
@@ -169,7 +179,7 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
     m["oracle"] = metrics.oracle(y, scores, part)
     m.update({"split": prep.split, "part": part, "dataset": prep.dataset, "seed": prep.seed,
               "leaky": LEAKY[prep.split], "detector": det.name,
-              "protocol": f"{PROTOCOLS[prep.split]}, threshold from validation (max F1)",
+              "protocol": f"{PROTOCOLS[prep.split]}, threshold from {det.info_.get('threshold_from', 'valid')} (max F1)",
               "llmad_version": __version__})
     if perturbation is not None:
         m["perturbation"] = perturbation.name
@@ -191,8 +201,7 @@ def _perturbed(data: pd.DataFrame, perturbation: Any, part: str, prep: Prepared)
     if not prep.is_logs:
         raise LlmadError("perturbations rewrite log messages; this is a Flow-Bench dataset")
     opts = prep.log_options or LogOptions()
-    if opts.text != "masked":
-        raise LlmadError("perturbations rewrite masked messages; this model reads template sequences")
+    # the messages are rewritten; the model's own text layer renders them in its mode (templates are matched)
     return perturb(data, perturbation, TextConfig("masked", opts.separator, opts.collapse_repeats, opts.max_chars))
 
 
@@ -231,7 +240,8 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
     labels = (scores >= det.threshold_).astype(int)
     if log_model:
         out = pd.DataFrame({c: table[c].to_numpy() for c in ("window_id", "source", "first_line", "last_line",
-                                                              "n_lines", "session") if c in table.columns})
+                                                              "n_lines", "session", "complete", "cut")
+                            if c in table.columns})
         out["score"], out["label"] = scores, labels
         if "label" in table.columns and (table["label"] != -1).any():
             out["true_label"] = table["label"].to_numpy()
@@ -248,6 +258,30 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
     return out
 
 
+def scored_metrics(scored: pd.DataFrame, threshold: float) -> dict | None:
+    """Metrics of :func:`score`'s output when the file carried labels (``true_label``), None otherwise.
+
+    Sessions cut by the file's edges (``complete`` False) are scored but are not complete sessions, so the
+    headline figures are on the complete ones; ``all`` includes the cut ones, and ``incomplete`` gives
+    theirs apart. Windows without a label (-1) are left out and counted."""
+    if "true_label" not in scored.columns:
+        return None
+    labelled = scored[scored["true_label"] != -1]
+    out: dict = {"threshold": float(threshold), "unlabelled": int(len(scored) - len(labelled))}
+
+    def m(part: pd.DataFrame) -> dict | None:
+        if not len(part):
+            return None
+        d = metrics.compute(part["true_label"].to_numpy(), part["score"].to_numpy(), threshold).to_dict()
+        return {k: d[k] for k in ("f1", "precision", "recall", "roc_auc", "pr_auc", "n", "n_anomalous", "confusion")}
+
+    out["all"] = m(labelled)
+    if "complete" in labelled.columns and labelled["complete"].notna().all():
+        done = labelled["complete"].astype(bool)
+        out["complete"], out["incomplete"] = m(labelled[done]), m(labelled[~done])
+    return out
+
+
 def _read_log_file(det: Detector, path: Path, log_options: Any, reporter: Reporter) -> tuple[pd.DataFrame, dict]:
     from llmad.data.logs.options import LogOptions
     from llmad.data.logs.scoring import file_windows, scoring_options
@@ -259,8 +293,10 @@ def _read_log_file(det: Detector, path: Path, log_options: Any, reporter: Report
         opts = opts.merged(**_as_dict(log_options))
     opts = scoring_options(det.run_.get("dataset"), opts)
     with reporter.task(f"reading {path}") as update:
-        w = file_windows(path, opts, progress=update)
+        w = file_windows(path, opts, progress=update, trained_timeout=det.run_.get("session_timeout"))
     info = w.attrs["logs"]
     read = {"lines": info["lines"], "windows": info["windows"],
             "quarantined": int(sum(s["quarantined"] for s in info["sources"]))}
+    if info.get("edges") is not None:
+        read["edges"] = info["edges"]
     return w, read

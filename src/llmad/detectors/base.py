@@ -30,6 +30,8 @@ CONFIG_FILE = "detector.json"
 FORMAT = "llmad.detector"
 SCHEMA = 2
 # keys of a schema-1 ``info`` that describe the run rather than what the detector learnt
+#: how the threshold is chosen (:meth:`Detector.fit`)
+THRESHOLDS = ("valid", "cv")
 RUN_KEYS = ("dataset", "split", "seed", "n_train", "n_valid", "fit_seconds", "log_options", "command")
 
 
@@ -68,8 +70,15 @@ class Detector:
         """A fresh, unfitted detector with the same configuration."""
         return type(self)(self.config)
 
-    def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None, **fit_options: Any) -> Detector:
-        """Fit on ``train``; choose ``threshold_`` by max F1 on ``valid`` (on train only when there is none).
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None, *, threshold: str = "valid",
+            folds: int = 5, **fit_options: Any) -> Detector:
+        """Fit on ``train`` and choose ``threshold_`` (predict anomalous when the score is at least it).
+
+        ``threshold="valid"``: max F1 on ``valid`` (on train only when there is none). ``threshold="cv"``:
+        max F1 on out-of-fold scores over train + valid — ``folds`` copies of the detector are fitted, each
+        on all but one stratified fold and scoring that fold — so the threshold is chosen on every labelled
+        record the split allows, not on a few validation anomalies; the model itself is then fitted on
+        ``train`` as usual. Neither ever sees a test record.
 
         ``fit_options`` reach the detector's ``_fit`` (``progress=callable(done, total)`` for all,
         ``checkpoint_dir=`` for the fine-tuned one).
@@ -78,12 +87,48 @@ class Detector:
             raise LlmadError("cannot fit on an empty training set")
         if "label" not in train.columns:
             raise LlmadError("the training records need a 'label' column (0 normal, 1 anomalous)")
+        if threshold not in THRESHOLDS:
+            raise LlmadError(f"unknown threshold rule {threshold!r}; choose {', '.join(THRESHOLDS)}")
+        cv = None
+        if threshold == "cv":
+            cv = self._cv_scores(train, valid, folds, {k: v for k, v in fit_options.items() if k != "checkpoint_dir"})
         self.threshold_ = None
         self._fit(train, valid, **fit_options)
+        if cv is not None:
+            self.threshold_ = best_f1_threshold(*cv)
+            self.info_["threshold_from"] = f"cv ({folds} folds over train+valid, {len(cv[0])} records)"
+            return self
         tune = valid if valid is not None and len(valid) else train
         self.threshold_ = best_f1_threshold(tune["label"].to_numpy(), self.decision_function(tune))
         self.info_["threshold_from"] = "valid" if tune is valid else "train"
         return self
+
+    def _cv_scores(self, train: pd.DataFrame, valid: pd.DataFrame | None, folds: int,
+                   fit_options: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and out-of-fold scores of train + valid (for the ``cv`` threshold)."""
+        from sklearn.model_selection import StratifiedKFold
+
+        pool = pd.concat([train, valid], ignore_index=True) if valid is not None and len(valid) else \
+            train.reset_index(drop=True)
+        pool.attrs = train.attrs  # the loader's record of how windows became text
+        y = pool["label"].to_numpy().astype(int)
+        n_min = int(min(y.sum(), len(y) - y.sum()))
+        if folds < 2:
+            raise LlmadError(f"a cv threshold needs at least 2 folds, got {folds}")
+        if n_min < folds:
+            raise LlmadError(f"a cv threshold over {folds} folds needs at least {folds} records of each class in "
+                             f"train + valid; the smaller class has {n_min}")
+        seed = int(getattr(self.config, "seed", 0))
+        scores = np.empty(len(pool), dtype="float64")
+        for k, (fit_ix, held_ix) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(pool, y)):
+            part = pool.iloc[fit_ix].reset_index(drop=True)
+            part.attrs = pool.attrs
+            held = pool.iloc[held_ix].reset_index(drop=True)
+            held.attrs = pool.attrs
+            det = self.clone()
+            det._fit(part, None, **fit_options)
+            scores[held_ix] = det.decision_function(held)
+        return y, scores
 
     # -- target ------------------------------------------------------------------------------
     @property

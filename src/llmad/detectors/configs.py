@@ -79,6 +79,11 @@ class TfidfConfig:
     min_df: int = option(1, "Ignore terms in fewer training texts.")
     max_features: int = option(50000, "Vocabulary size.")
     C: float = option(10.0, "Inverse regularisation of the logistic regression.")
+    tf: str = option("sublinear", "Term frequency: sublinear (1 + log tf) or raw (counts: with --text ids, the "
+                                  "window's event-count vector).", ("sublinear", "raw"))
+    idf: bool = option(True, "Weight terms by inverse document frequency.")
+    class_weight: str = option("balanced", "Logistic-regression class weights: balanced (anomalies weigh as much "
+                                           "as normals in total) or none.", ("balanced", "none"))
 
     def __post_init__(self):
         check_choices(self)

@@ -42,7 +42,8 @@ class TfidfLR(Detector):
         return TfidfVectorizer(token_pattern=TOKEN_PATTERN, lowercase=True, ngram_range=(1, c.ngram_max),
                                min_df=1 if vocabulary is not None else c.min_df,
                                max_features=None if vocabulary is not None else c.max_features,
-                               sublinear_tf=True, vocabulary=vocabulary, dtype=np.float64)
+                               sublinear_tf=c.tf == "sublinear", use_idf=c.idf, vocabulary=vocabulary,
+                               dtype=np.float64)
 
     def _fit(self, train, valid, progress=None):
         from sklearn.linear_model import LogisticRegression
@@ -57,7 +58,8 @@ class TfidfLR(Detector):
             X = self.vectorizer_.fit_transform(self._texts(train))
         except ValueError as e:
             raise LlmadError(f"tfidf: no usable tokens in the training texts ({e})") from None
-        clf = LogisticRegression(C=self.config.C, class_weight="balanced", max_iter=2000,
+        clf = LogisticRegression(C=self.config.C, max_iter=2000,
+                                 class_weight="balanced" if self.config.class_weight == "balanced" else None,
                                  solver="liblinear", random_state=self.config.seed)
         clf.fit(X, y)
         self.coef_ = clf.coef_.ravel().astype(np.float64)
@@ -73,7 +75,8 @@ class TfidfLR(Detector):
     def _save_state(self, path: Path):
         vocab = {t: int(i) for t, i in self.vectorizer_.vocabulary_.items()}
         (path / "tfidf_vocabulary.json").write_text(json.dumps(vocab, ensure_ascii=False))
-        save_file({"idf": np.ascontiguousarray(self.vectorizer_.idf_), "coef": np.ascontiguousarray(self.coef_),
+        idf = self.vectorizer_.idf_ if self.config.idf else np.ones(len(vocab))
+        save_file({"idf": np.ascontiguousarray(idf), "coef": np.ascontiguousarray(self.coef_),
                    "intercept": np.array([self.intercept_])}, str(path / "tfidf.safetensors"))
 
     def _load_state(self, path: Path):
@@ -87,6 +90,7 @@ class TfidfLR(Detector):
             raise LlmadError(f"{path}: vocabulary and weights disagree in size")
         self.vectorizer_ = self._vectorizer(vocabulary=vocab)
         self.vectorizer_.fit([""])  # sets the fixed vocabulary; idf is replaced next
-        self.vectorizer_.idf_ = t["idf"]
+        if self.config.idf:
+            self.vectorizer_.idf_ = t["idf"]
         self.coef_ = t["coef"]
         self.intercept_ = float(t["intercept"][0])

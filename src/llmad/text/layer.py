@@ -6,9 +6,10 @@ model, TF-IDF, and the in-context prompts to come):
 
 - :class:`RecordText`: a Flow-Bench job record through a named template (:mod:`llmad.text.records`);
   fitted templates (``deciles``) learn their bin edges from the training records.
-- :class:`WindowText`: a log window's masked messages, or their drain3 templates mined on the training
-  windows only (``mode="templates"``), joined as :mod:`llmad.data.logs.text` says. The template state
-  is saved beside the model (``templates.json``) and required to load it.
+- :class:`WindowText`: a log window's masked messages, their drain3 templates or template ids (mined on
+  the training windows only), in sequence or as distinct items with counts — the text modes of
+  :mod:`llmad.data.logs.text`. The template state is saved beside the model (``templates.json``) and
+  required to load it.
 - :class:`GivenText`: a table that already has a ``text`` column (e.g. an exported CSV).
 """
 
@@ -72,7 +73,7 @@ class WindowText:
     def fit(self, train: pd.DataFrame) -> WindowText:
         self._need_messages(train)
         self.drain = None
-        if self.config.mode == "templates":
+        if self.config.needs_templates:
             from llmad.data.logs.drain import TemplateConfig, TemplateModel
 
             model = TemplateModel(TemplateConfig(mask=False))  # messages are masked already
@@ -83,21 +84,29 @@ class WindowText:
         return self
 
     def messages(self, x: pd.DataFrame) -> list[list[str]]:
-        """Each window's messages as the model reads them (template strings in ``templates`` mode)."""
+        """Each window's lines as the model reads them: masked messages, template strings or template ids."""
+        from llmad.data.logs.text import UNSEEN_ID
+
         self._need_messages(x)
-        if self.config.mode != "templates":
+        unit = self.config.unit
+        if unit == "message":
             return [list(m) for m in x["messages"]]
         if self.drain is None:
             raise LlmadError("the template text layer is not fitted")
         d = self.drain
         cache: dict[str, str] = {}
 
-        def tpl(m: str) -> str:
+        def of(m: str) -> str:
             t = cache.get(m)
             if t is None:
-                t = cache[m] = d.template(d.match(m))
+                cid = d.match(m)
+                if unit == "id":
+                    t = UNSEEN_ID if cid is None else f"E{cid}"
+                else:
+                    t = d.template(cid)
+                cache[m] = t
             return t
-        return [[tpl(m) for m in msgs] for msgs in x["messages"]]
+        return [[of(m) for m in msgs] for msgs in x["messages"]]
 
     def transform(self, x: pd.DataFrame) -> list[str]:
         from llmad.data.logs.text import render_all
@@ -159,7 +168,7 @@ def load_text_layer(d: dict, folder: str | Path) -> TextLayer:
     if kind == WindowText.kind:
         layer = WindowText(d.get("mode", "masked"), d.get("separator", " | "), d.get("collapse_repeats", True),
                            d.get("max_chars"))
-        if layer.config.mode == "templates":
+        if layer.config.needs_templates:
             from llmad.data.logs.drain import TemplateModel
 
             f = Path(folder) / TEMPLATES_FILE

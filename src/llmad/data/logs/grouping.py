@@ -151,12 +151,23 @@ def time_windows(lines: pd.DataFrame, seconds: float, step: float | None = None)
     return _window_rows(lines, idx, parts, [None] * len(idx))
 
 
+def session_clock(lines: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Where each line sits in time: its timestamp in seconds when every line has one, else its position
+    (``"lines"``) — what session gaps and file edges are measured in."""
+    t = lines["time"].to_numpy(dtype="float64") if "time" in lines.columns else None
+    if t is not None and len(t) and not np.isnan(t).any():
+        return t, "s"
+    return np.arange(len(lines), dtype="float64"), "lines"
+
+
 def session_windows(lines: pd.DataFrame, train: float = 0.7, valid: float = 0.1,
                     session_labels: dict[str, int] | None = None, split: bool = True) -> tuple[pd.DataFrame, int]:
     """One window per session id; sessions split by first appearance. Returns (windows, lines without id).
 
     ``lines['sessions']`` holds the ids of each line. A line with two ids is in both sessions.
     Labels: ``session_labels[id]`` when given (missing ids are normal), else any anomalous line.
+    The windows get ``start`` / ``end`` (their first and last line on :func:`session_clock`), and
+    ``attrs["session_gaps"]`` the gaps between consecutive lines of the train sessions (all when unsplit).
     """
     members: dict[str, list[int]] = {}
     outside = 0
@@ -175,7 +186,36 @@ def session_windows(lines: pd.DataFrame, train: float = 0.7, valid: float = 0.1,
     w = _window_rows(lines, idx, [part_of[s] for s in order], order)
     if session_labels is not None:
         w["label"] = [int(session_labels.get(s, 0)) for s in order]
+    clock, unit = session_clock(lines)
+    w["start"] = [float(clock[ix].min()) for ix in idx]
+    w["end"] = [float(clock[ix].max()) for ix in idx]
+    fit_part = "train" if split else "all"
+    gaps = [np.diff(np.sort(clock[ix])) for ix, s in zip(idx, order) if part_of[s] == fit_part and len(ix) > 1]
+    w.attrs["session_gaps"] = (np.concatenate(gaps) if gaps else np.zeros(0), unit)
     return w, outside
+
+
+#: the quantile of within-session gaps (train sessions) that is the default session timeout
+TIMEOUT_QUANTILE = 0.99
+
+
+def session_timeout(gaps: np.ndarray, unit: str) -> dict:
+    """A session with no line for this long is taken as closed: the 99th percentile of the gaps between
+    consecutive lines of the training sessions (saved with a model; ``detect`` marks file edges with it)."""
+    value = float(np.quantile(gaps, TIMEOUT_QUANTILE)) if len(gaps) else 0.0
+    return {"value": value, "unit": unit, "rule": f"q{TIMEOUT_QUANTILE:g} of gaps between consecutive lines "
+                                                  f"of the {len(gaps):,} train-session gaps"}
+
+
+def mark_edges(w: pd.DataFrame, clock_start: float, clock_end: float, timeout: float) -> pd.DataFrame:
+    """``cut`` = ``start`` (a session whose first line is within ``timeout`` of the file's start may have
+    begun before it), ``end`` (its last line within ``timeout`` of the file's end: it may go on), ``both``
+    or ``""``; ``complete`` = not cut. Such sessions are still scored, on what the file holds (the online
+    setting: a detector sees a session before it ends), but they are not complete sessions."""
+    at_start = (w["start"].to_numpy() - clock_start) < timeout
+    at_end = (clock_end - w["end"].to_numpy()) < timeout
+    cut = np.where(at_start & at_end, "both", np.where(at_start, "start", np.where(at_end, "end", "")))
+    return w.assign(cut=cut, complete=~(at_start | at_end))
 
 
 def find_sessions(messages, regex: str) -> list[list[str]]:

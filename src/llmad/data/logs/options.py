@@ -15,7 +15,7 @@ class LogOptions:
     step: float | None = None
     labels: str | None = None        # anomaly_label.csv or anomalous-id list (sessions)
     session_regex: str = r"blk_-?\d+"
-    text: str = "masked"             # masked | templates
+    text: str = "masked"             # masked | templates | counts | template-counts | ids (llmad.data.logs.text)
     separator: str = " | "
     collapse_repeats: bool = True
     max_chars: int | None = None
@@ -28,6 +28,10 @@ class LogOptions:
     #: refuse a raw file when more than this share of its non-empty lines do not match the format
     #: (None: $LLMAD_MAX_UNPARSED, else 0.02; 1 reads any file)
     max_unparsed: float | None = None
+    #: sessions (``detect``): a session with no line for this long before the file's end (or after its
+    #: start) may continue past it and is marked incomplete. None: the timeout learnt from the training
+    #: sessions (seconds, or line positions when the lines have no timestamps); 0 marks none.
+    session_timeout: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,7 +7,8 @@ import json
 import pandas as pd
 
 from llmad import LlmadError
-from llmad.data.logs.grouping import GroupingConfig, chrono_parts, fixed_windows, session_windows, time_windows
+from llmad.data.logs.grouping import (GroupingConfig, chrono_parts, fixed_windows, session_timeout, session_windows,
+                                      time_windows)
 from llmad.data.logs.options import LogOptions
 from llmad.data.logs.text import TextConfig, render_all
 
@@ -30,6 +31,7 @@ def windows_from_lines(lines: pd.DataFrame, g: GroupingConfig, train: float, val
             raise LlmadError("session grouping needs session ids on the lines")
         w, outside = session_windows(lines, train, valid, session_labels)
         info["lines_outside_sessions"] = int(outside)
+        info["session_timeout"] = session_timeout(*w.attrs["session_gaps"])
         info["lines_per_part"] = {p: int(w.loc[w["part"] == p, "n_lines"].sum()) for p in ("train", "valid", "test")}
         info["lines_per_part_note"] = "session lines (a line with several ids counts in each)"
         lines_part = None

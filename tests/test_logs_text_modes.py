@@ -1,0 +1,153 @@
+"""Window text modes (masked, counts, templates, template-counts, ids), TF-IDF weighting options, and how
+thresholds are chosen (never from test labels)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from logs_common import _private_cache, needs_logs  # noqa: F401
+
+from llmad import LlmadError
+from llmad.data.logs.text import MODES, TextConfig, distinct_counts, render
+from llmad.text.layer import WindowText, load_text_layer
+
+WINDOW = ["open <*>", "read <*> bytes", "read <*> bytes", "close <*>", "read <*> bytes", "open <*>"]
+
+
+def _table(windows, labels=None):
+    t = pd.DataFrame({"messages": windows, "label": labels if labels is not None else [0] * len(windows)})
+    return t
+
+
+def test_distinct_counts_keep_first_appearance_order():
+    assert distinct_counts(["a", "b", "a", "c", "a"]) == ["a (x3)", "b", "c"]
+    assert distinct_counts([]) == []
+
+
+def test_each_text_mode_on_a_known_window(tmp_path):
+    train = _table([WINDOW, ["open <*>", "write <*> bytes", "close <*>"]])
+    texts = {}
+    for mode in MODES:
+        layer = WindowText(mode).fit(train)
+        texts[mode] = layer.transform(_table([WINDOW]))[0]
+        # the saved layer reads the window the same way
+        layer.save(tmp_path)
+        again = load_text_layer(layer.to_dict(), tmp_path)
+        assert again.transform(_table([WINDOW]))[0] == texts[mode]
+    assert texts["masked"] == "open <*> | read <*> bytes (x2) | close <*> | read <*> bytes | open <*>"
+    assert texts["counts"] == "open <*> (x2) | read <*> bytes (x3) | close <*>"
+    # these messages are their own templates: the template modes give the same words
+    assert texts["templates"] == texts["masked"]
+    assert texts["template-counts"] == texts["counts"]
+    ids = texts["ids"].split(" ")
+    assert len(ids) == len(WINDOW)  # never collapsed: a bag of words over it is the event-count vector
+    assert ids[0] == ids[-1] and ids[1] == ids[2] == ids[4] and len(set(ids)) == 3
+    assert all(i.startswith("E") and i != "E0" for i in ids)
+
+
+def test_ids_mark_a_template_unseen_in_training():
+    layer = WindowText("ids").fit(_table([["open <*>", "close <*>"]]))
+    got = layer.transform(_table([["open <*>", "kernel panic: fatal machine check"]]))[0].split(" ")
+    assert got[0] != "E0" and got[1] == "E0"
+
+
+def test_counts_fit_a_budget_the_sequence_overflows():
+    window = ["Receiving block <*> src: <*> dest: <*>"] * 3 + ["PacketResponder <*> for block <*> terminating",
+                                                               "Received block <*> of size <*> from <*>"] * 3
+    seq, _ = render(window, TextConfig("masked"))
+    cnt, _ = render(window, TextConfig("counts"))
+    assert len(cnt) < len(seq) / 2
+    assert "PacketResponder <*> for block <*> terminating (x3)" in cnt
+    cut, was_cut = render(window, TextConfig("masked", max_chars=60))
+    assert was_cut and len(cut) == 60
+
+
+def test_unknown_text_mode_is_refused():
+    with pytest.raises(LlmadError, match="unknown log text mode 'bag'"):
+        TextConfig("bag")
+
+
+def test_tfidf_raw_counts_without_idf_save_and_load(tmp_path):
+    from llmad.detectors import load_detector, make_detector
+
+    rng = np.random.default_rng(0)
+    normal = [["open <*>", "read <*> bytes", "close <*>"] * int(k) for k in rng.integers(1, 4, 40)]
+    bad = [["open <*>", "read <*> bytes", "read <*> bytes", "read <*> bytes", "read <*> bytes", "error <*>"]
+           for _ in range(10)]
+    t = _table(normal + bad, [0] * 40 + [1] * 10)
+    t.attrs = {"logs": {"text": {"mode": "ids"}}}
+    det = make_detector("tfidf", tf="raw", idf=False, class_weight="none").fit(t, t)
+    assert det.text_.config.mode == "ids"
+    det.save(tmp_path / "m")
+    again = load_detector(tmp_path / "m")
+    np.testing.assert_allclose(again.decision_function(t), det.decision_function(t))
+    assert again.config.tf == "raw" and again.config.idf is False
+
+
+def _shuffled_test_labels(prep):
+    from dataclasses import replace
+
+    test = prep.parts["test"].copy()
+    test["label"] = np.random.default_rng(1).permutation(test["label"].to_numpy())
+    test["label"] = 1 - test["label"]
+    return replace(prep, parts={**prep.parts, "test": test})
+
+
+@needs_logs
+@pytest.mark.parametrize("rule", ["valid", "cv"])
+def test_threshold_never_reads_test_labels(rule):
+    """Permuting and flipping every test label must not move the threshold (nor the scores)."""
+    from llmad import runs
+
+    prep = runs.prepare("logs/thunderbird")
+    a = runs.train(prep, "tfidf", threshold=rule, threshold_folds=3).detector
+    b = runs.train(_shuffled_test_labels(prep), "tfidf", threshold=rule, threshold_folds=3).detector
+    assert a.threshold_ == b.threshold_
+    assert a.info_["threshold_from"].startswith(rule)
+    np.testing.assert_allclose(a.decision_function(prep.part("test")), b.decision_function(prep.part("test")))
+    m = runs.evaluate(a, prep)
+    assert m["threshold"] == a.threshold_ and "oracle" in m["oracle"]["note"]
+    assert rule in m["protocol"]
+
+
+@needs_logs
+def test_cv_threshold_comes_from_out_of_fold_scores():
+    from llmad import runs
+    from llmad.eval.metrics import best_f1_threshold
+
+    prep = runs.prepare("logs/thunderbird")
+    det = runs.train(prep, "tfidf", threshold="cv", threshold_folds=3).detector
+    y, s = det._cv_scores(prep.part("train"), prep.part("valid"), 3, {})
+    assert len(y) == len(prep.part("train")) + len(prep.part("valid"))
+    assert det.threshold_ == best_f1_threshold(y, s)
+    # the final model is the one fitted on train: same scores as a valid-threshold fit
+    ref = runs.train(prep, "tfidf").detector
+    np.testing.assert_allclose(det.decision_function(prep.part("test")), ref.decision_function(prep.part("test")))
+
+
+def test_cv_threshold_needs_enough_of_each_class():
+    from llmad.detectors import make_detector
+
+    t = _table([["a <*>"]] * 10 + [["b <*>"]] * 2, [0] * 10 + [1] * 2)
+    with pytest.raises(LlmadError, match="needs at least 5 records of each class"):
+        make_detector("tfidf").fit(t, None, threshold="cv")
+    with pytest.raises(LlmadError, match="unknown threshold rule"):
+        make_detector("tfidf").fit(t, None, threshold="test")
+
+
+@needs_logs
+def test_text_flag_is_saved_with_the_model(tmp_path):
+    import json
+
+    from test_cli import assert_clean_error, llmad
+
+    llmad("train", "logs/thunderbird", "--detector", "tfidf", "--text", "template-counts", "--threshold", "cv",
+          "--threshold-folds", "3", "--out", tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "detector.json").read_text())
+    assert doc["text"]["mode"] == "template-counts" and doc["run"]["log_options"]["text"] == "template-counts"
+    assert doc["state"]["threshold_from"].startswith("cv (3 folds")
+    assert (tmp_path / "m" / "templates.json").is_file()
+    m = json.loads(llmad("evaluate", tmp_path / "m", "--json").stdout)
+    assert "threshold from cv (3 folds" in m["protocol"]
+    r = llmad("train", "logs/thunderbird", "--text", "bag", "--detector", "tfidf", "--out", tmp_path / "x",
+              check=False)
+    assert_clean_error(r, "unknown log text mode 'bag'")
