@@ -151,3 +151,36 @@ def test_text_flag_is_saved_with_the_model(tmp_path):
     r = llmad("train", "logs/thunderbird", "--text", "bag", "--detector", "tfidf", "--out", tmp_path / "x",
               check=False)
     assert_clean_error(r, "unknown log text mode 'bag'")
+
+
+@needs_logs
+def test_fields_are_written_before_each_message_and_never_the_label(tmp_path):
+    import json
+
+    from test_cli import assert_clean_error, llmad
+
+    from llmad.data.logs import LogOptions, load
+
+    w = load("bgl", LogOptions(fields="Component,Level"))
+    plain = load("bgl")
+    first = w["messages"].iloc[0][0]
+    assert first.split(" ")[:2] == ["KERNEL", "INFO"] and first.endswith(plain["messages"].iloc[0][0])
+    assert {m[0].split(" ")[1] for m in w.loc[w["label"] == 1, "messages"]} == {"FATAL"}
+    with pytest.raises(LlmadError, match="cannot include Label"):
+        load("bgl", LogOptions(fields="Label"))
+    with pytest.raises(LlmadError, match="no field 'Pid'"):
+        load("bgl", LogOptions(fields="Pid"))
+    with pytest.raises(LlmadError, match="pre-parsed"):
+        load("hdfs", LogOptions(fields="Level"))
+    # saved with the model: detect on a raw file reads the same fields
+    llmad("train", "logs/bgl", "--detector", "tfidf", "--fields", "Component,Level", "--out", tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "detector.json").read_text())
+    assert doc["run"]["log_options"]["fields"] == "Component,Level"
+    vocab = json.loads((tmp_path / "m" / "tfidf_vocabulary.json").read_text())
+    assert "fatal" in vocab and "kernel fatal" in vocab
+    out = tmp_path / "s.jsonl"
+    from logs_common import logs_dir
+
+    r = llmad("detect", tmp_path / "m", logs_dir() / "bgl/BGL_2k.log", "--out", out)
+    assert "scored 2000 windows" in r.stderr and "F1" in r.stderr  # <Label> gives the metrics
+    assert_clean_error(llmad("data", "stats", "logs/bgl", "--fields", "Label", check=False), "cannot include Label")

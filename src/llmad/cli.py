@@ -88,17 +88,20 @@ DEDUP_OPT = typer.Option(False, "--dedup", help="[logs] Drop validation/test win
 TEXT_OPT = typer.Option(None, "--text", help="[logs] Window text: masked (the message sequence, default), counts (each "
                         "distinct message once with its count), templates, template-counts (drain3 templates mined on "
                         "train), ids (template-id sequence). Saved with the model.")
+FIELDS_OPT = typer.Option(None, "--fields", help="[logs] Format fields written before each message in the text, "
+                          "comma-separated, e.g. Component,Level (never Label). Saved with the model.")
 ALLOW_UNPARSED_OPT = typer.Option(False, "--allow-unparsed", help="[logs] Read a raw file even when more than 2 % of "
                                   "its lines do not match the format (they are still quarantined and counted).")
 
 
 def _log_options(dataset: str | None, fmt, grouping, window, step, labels, dedup=False, allow_unparsed=False,
-                 text=None):
+                 text=None, fields=None):
     """LogOptions from the command line (None for a Flow-Bench dataset; log flags there are an error)."""
     from llmad.data.logs.options import LogOptions
 
     given = {"format": fmt, "grouping": grouping, "window": window, "step": step, "labels": labels,
-             "dedup": dedup or None, "max_unparsed": 1.0 if allow_unparsed else None, "text": text}
+             "dedup": dedup or None, "max_unparsed": 1.0 if allow_unparsed else None, "text": text,
+             "fields": fields}
     if dataset is not None and not datasets.is_logs(dataset):
         used = [f"--{k}" for k, v in given.items() if v is not None]
         if used:
@@ -182,12 +185,13 @@ def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help
                fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT,
                window: Optional[float] = WINDOW_OPT, step: Optional[float] = STEP_OPT,
                labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
-               allow_unparsed: bool = ALLOW_UNPARSED_OPT, text: Optional[str] = TEXT_OPT):
+               allow_unparsed: bool = ALLOW_UNPARSED_OPT, text: Optional[str] = TEXT_OPT,
+               fields: Optional[str] = FIELDS_OPT):
     """Flow-Bench: runs, jobs and anomalous jobs per run category. Logs: lines, windows, anomalous
     windows per part, quarantined lines."""
     if datasets.is_logs(dataset):
         _log_stats(dataset, _load(dataset, _log_options(dataset, fmt, grouping, window, step, labels, dedup,
-                                                        allow_unparsed, text)), json_out)
+                                                        allow_unparsed, text, fields)), json_out)
         return
     table = _load(dataset)
     g = table.groupby("run_category", observed=True).agg(
@@ -215,7 +219,7 @@ def data_export(
     seed: int = typer.Option(0, help="Split seed (the 'paper' split always uses 42)."),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
-    allow_unparsed: bool = ALLOW_UNPARSED_OPT, text: Optional[str] = TEXT_OPT,
+    allow_unparsed: bool = ALLOW_UNPARSED_OPT, text: Optional[str] = TEXT_OPT, fields: Optional[str] = FIELDS_OPT,
 ):
     """Write records as text with labels (whole dataset when no split is given). The text is what a model
     reads: the text layer is fitted on the split's train part (fitted templates need --split)."""
@@ -225,7 +229,7 @@ def data_export(
     from llmad.text.records import CONTEXT_TEMPLATES, needs_fit
 
     logs = datasets.is_logs(dataset)
-    opts = _log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed, text)
+    opts = _log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed, text, fields)
     if not logs and needs_fit(template) and not split_kind:
         raise LlmadError(f"template {template!r} learns from training records: give --split, and it is fitted "
                          "on that split's train part")
@@ -337,7 +341,7 @@ def train(
     inference: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "inference")),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
-    allow_unparsed: bool = ALLOW_UNPARSED_OPT, text: Optional[str] = TEXT_OPT,
+    allow_unparsed: bool = ALLOW_UNPARSED_OPT, text: Optional[str] = TEXT_OPT, fields: Optional[str] = FIELDS_OPT,
 ):
     """Fit a detector on the train part, pick its threshold on validation, save it."""
     entry(detector)  # an unknown name fails before any data is read
@@ -376,7 +380,7 @@ def train(
     config["seed"] = seed
     res = runs.train(dataset, detector, config, split=split_kind, seed=seed, out=out_dir,
                      log_options=_log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed,
-                                              text),
+                                              text, fields),
                      checkpoint_dir=checkpoint_dir, reporter=REPORTER, command=_command(),
                      threshold=threshold, threshold_folds=threshold_folds)
     det = res.detector

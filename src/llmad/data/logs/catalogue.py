@@ -100,6 +100,9 @@ def _require(paths: list[Path], item: str) -> None:
 def _hdfs_sample(opts: LogOptions, progress: Progress) -> pd.DataFrame:
     ev_path, seq_path = files_of("hdfs")
     _require([ev_path, seq_path], "hdfs")
+    if opts.fields:
+        raise LlmadError("logs/hdfs is pre-parsed to messages only: --fields applies to raw files "
+                         "(logs/hdfs-20k, logs:<path>)")
     if opts.grouping not in (None, "session"):
         raise LlmadError("logs/hdfs is a block sample: only --grouping session applies "
                          "(use logs/hdfs-20k for line windows)")
@@ -132,6 +135,8 @@ def _hdfs_sample(opts: LogOptions, progress: Progress) -> pd.DataFrame:
 def _spirit_templates(opts: LogOptions) -> pd.DataFrame:
     (path,) = files_of("spirit")
     _require([path], "spirit")
+    if opts.fields:
+        raise LlmadError("logs/spirit holds templates only: --fields applies to raw files")
     t = pd.read_csv(path, keep_default_na=False)
     if list(t.columns[:2]) != ["log", "label"]:
         raise LlmadError(f"{path}: expected columns log,label; got {list(t.columns)}")

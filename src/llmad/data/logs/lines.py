@@ -31,10 +31,24 @@ def _epoch(fields_: dict[str, str]) -> float:
     return float("nan")
 
 
+def text_fields(fmt, opts: LogOptions) -> tuple[str, ...]:
+    """The fields (``opts.fields``) written before each message, checked against the format."""
+    extra = opts.field_list()
+    for k in extra:
+        if k == "Label":
+            raise LlmadError("--fields cannot include Label: it is the answer, never part of the model's text")
+        if k == "Content":
+            raise LlmadError("--fields names fields written BEFORE the message; Content is always there")
+        if k not in fmt.fields:
+            raise LlmadError(f"--fields: the format has no field {k!r}; its fields: {', '.join(fmt.fields)}")
+    return extra
+
+
 def read_lines(paths: list[Path], fmt_spec: str, opts: LogOptions, sessions: bool,
                sort_by_time: bool = False, progress: Progress = None) -> tuple[pd.DataFrame, list[dict]]:
     """Parse raw files into a chronological lines table (see :mod:`grouping`) and read summaries."""
     fmt = get_format(fmt_spec)
+    extra = text_fields(fmt, opts)
     max_unparsed = max_unparsed_from(opts.max_unparsed)
     rows_line, rows_src, rows_time, rows_content, rows_label = [], [], [], [], []
     summaries = []
@@ -54,7 +68,8 @@ def read_lines(paths: list[Path], fmt_spec: str, opts: LogOptions, sessions: boo
                 if len(epoch_cache) > 100000:
                     epoch_cache.clear()
             rows_time.append(t)
-            rows_content.append(f["Content"])
+            rows_content.append(f["Content"] if not extra else
+                                " ".join([*(f.get(k) or "" for k in extra), f["Content"]]))
             lab = f.get("Label")
             rows_label.append(-1 if lab is None else int(lab != "-"))
         summaries.append(reader.summary.to_dict())

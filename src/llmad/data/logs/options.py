@@ -15,6 +15,9 @@ class LogOptions:
     step: float | None = None
     labels: str | None = None        # anomaly_label.csv or anomalous-id list (sessions)
     session_regex: str = r"blk_-?\d+"
+    #: format fields written before each line's message in the text, comma-separated (e.g. "Component,Level");
+    #: never Label. None: the message (<Content>) only.
+    fields: str | None = None
     text: str = "masked"             # masked | templates | counts | template-counts | ids (llmad.data.logs.text)
     separator: str = " | "
     collapse_repeats: bool = True
@@ -40,6 +43,9 @@ class LogOptions:
     def from_dict(cls, d: dict | None) -> LogOptions:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (d or {}).items() if k in known})
+
+    def field_list(self) -> tuple[str, ...]:
+        return tuple(f.strip() for f in (self.fields or "").split(",") if f.strip())
 
     def merged(self, **over) -> LogOptions:
         return replace(self, **{k: v for k, v in over.items() if v is not None})
