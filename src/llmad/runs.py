@@ -151,10 +151,11 @@ def _detector(model: str | Path | Detector) -> Detector:
 
 def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None, *, part: str = "test",
              split: str | None = None, seed: int | None = None, perturbation: Any = None,
-             reporter: Reporter = SILENT) -> dict:
+             limit: int | None = None, reporter: Reporter = SILENT) -> dict:
     """Score one part of a split with a trained detector (its validation threshold) and compute the metrics.
 
-    Defaults come from the model: the dataset, split and seed it was trained with. ``perturbation``
+    Defaults come from the model: the dataset, split and seed it was trained with. ``limit``: score a
+    stratified, seeded sample of that many records of the part (prompting is slow on a CPU). ``perturbation``
     (:class:`llmad.data.logs.perturb.Perturbation`) rewrites the test windows of a log dataset first.
     """
     det = _detector(model)
@@ -169,6 +170,13 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
         sd = seed if seed is not None else int(det.run_.get("seed", 0))
         prep = prepare(ds, sk, sd, det.run_.get("log_options") if datasets.is_logs(ds) else None, reporter)
     data = prep.part(part)
+    n_part = len(data)
+    if limit is not None:
+        from llmad.data.splits import stratified_sample
+
+        if limit < 2:
+            raise LlmadError(f"--limit must be at least 2, got {limit}")
+        data = data.iloc[stratified_sample(data["label"].to_numpy(), limit, prep.seed)]
     if perturbation is not None:
         data = _perturbed(data, perturbation, part, prep)
     with reporter.task(f"scoring {len(data):,} {part} records") as update:
@@ -176,6 +184,13 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
         update(len(data), len(data))
     y = data["label"].to_numpy()
     m = metrics.compute(y, scores, det.threshold_).to_dict()
+    answers = getattr(det, "last_answers_", None)  # chain of thought: the model's own parsed answers
+    if answers is not None and len(answers) == len(data):
+        ok = np.array([a is not None for a in answers])
+        m["answers"] = {"parsed": int(ok.sum()), "unparseable": int((~ok).sum()),
+                        "f1_of_parsed": metrics.compute(y[ok], np.array([a for a in answers if a is not None]),
+                                                        0.5).f1 if ok.any() else None,
+                        "note": "the model's own 'Answer:' lines; unparseable ones are counted, never guessed"}
     m["oracle"] = metrics.oracle(y, scores, part)
     m.update({"split": prep.split, "part": part, "dataset": prep.dataset, "seed": prep.seed,
               "leaky": LEAKY[prep.split], "detector": det.name,
@@ -183,6 +198,8 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
               "llmad_version": __version__})
     if perturbation is not None:
         m["perturbation"] = perturbation.name
+    if limit is not None:
+        m["limit"] = {"n": int(len(data)), "of": int(n_part), "note": f"stratified sample (seed {prep.seed})"}
     if det.target == "type":
         from llmad.data.flowbench import TYPES, type_labels
 
@@ -238,6 +255,7 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         scores, proba = det.score_with_types(table)
         update(len(table), len(table))
     labels = (scores >= det.threshold_).astype(int)
+    demo_ids = getattr(det, "last_demo_ids_", None)  # in-context detectors with per-record demonstrations
     if log_model:
         out = pd.DataFrame({c: table[c].to_numpy() for c in ("window_id", "source", "first_line", "last_line",
                                                               "n_lines", "session", "complete", "cut")
@@ -254,6 +272,12 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
             out["type"] = np.asarray(TYPES, dtype=object)[proba.argmax(axis=1)]
             for k, name in enumerate(TYPES):
                 out[f"p_{name}"] = proba[:, k]
+    explanations = getattr(det, "last_explanations_", None)
+    if explanations is not None and len(explanations) == len(out):
+        out["explanation"] = explanations
+        out["answer"] = [None if a is None else ("Abnormal" if a else "Normal") for a in det.last_answers_]
+    if demo_ids is not None and len(demo_ids) == len(out):
+        out["demos"] = [list(d) for d in demo_ids]
     out.attrs = {"read": read}
     return out
 

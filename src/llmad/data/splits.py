@@ -118,3 +118,22 @@ def _run_parts(table: pd.DataFrame, cfg: SplitConfig) -> dict[str, str]:
         for r in ids[n_test + n_valid:]:
             out[r] = "train"
     return out
+
+
+def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` records with the class shares of ``labels`` (at least one of each class present)."""
+    labels = np.asarray(labels).astype(int)
+    if n >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in np.unique(labels):
+        ix = np.flatnonzero(labels == k)
+        take = max(1, int(round(n * len(ix) / len(labels))))
+        out.append(rng.choice(ix, size=min(take, len(ix)), replace=False))
+    got = np.concatenate(out)
+    if len(got) > n:  # rounding: trim from the largest class
+        big = np.bincount(labels[got]).argmax()
+        drop = rng.choice(np.flatnonzero(labels[got] == big), size=len(got) - n, replace=False)
+        got = np.delete(got, drop)
+    return np.sort(got)

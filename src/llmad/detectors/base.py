@@ -99,9 +99,15 @@ class Detector:
             self.info_["threshold_from"] = f"cv ({folds} folds over train+valid, {len(cv[0])} records)"
             return self
         tune = valid if valid is not None and len(valid) else train
+        src = "valid" if tune is valid else "train"
+        full, tune = tune, self._tuning_sample(tune)
         self.threshold_ = best_f1_threshold(tune["label"].to_numpy(), self.decision_function(tune))
-        self.info_["threshold_from"] = "valid" if tune is valid else "train"
+        self.info_["threshold_from"] = src if len(tune) == len(full) else f"{src} (stratified sample of {len(tune)})"
         return self
+
+    def _tuning_sample(self, tune: pd.DataFrame) -> pd.DataFrame:
+        """The records the threshold is chosen on (all; a slow detector may take a stratified sample)."""
+        return tune
 
     def _cv_scores(self, train: pd.DataFrame, valid: pd.DataFrame | None, folds: int,
                    fit_options: dict) -> tuple[np.ndarray, np.ndarray]:

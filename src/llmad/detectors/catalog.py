@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmad import LlmadError
-from llmad.detectors.configs import GBDTConfig, IForestConfig, SFTConfig, TfidfConfig
+from llmad.detectors.configs import GBDTConfig, ICLConfig, IForestConfig, SFTConfig, TfidfConfig
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ CATALOG: dict[str, Entry] = {e.name: e for e in (
     Entry("sft", "llmad.detectors.finetuned", "FineTuned", SFTConfig,
           "a fine-tuned language model (full, head, LoRA, LoReFT)", extra="sft",
           needs=("torch", "transformers", "peft")),
+    Entry("icl", "llmad.detectors.icl", "InContext", ICLConfig,
+          "in-context learning: a prompted causal LM scored by its label words (no fine-tuning)", extra="sft",
+          needs=("torch", "transformers")),
 )}
 DETECTORS = tuple(CATALOG)
 

@@ -127,3 +127,32 @@ class SFTConfig:
             raise LlmadError("train fraction must be in (0, 1]")
         if self.max_train is not None and self.max_train < 2:
             raise LlmadError("max_train must be at least 2")
+
+
+@dataclass(frozen=True)
+class ICLConfig:
+    model: str = option("smollm2", "Causal language model: smollm2 (the packaged SmolLM2-135M-Instruct), a local "
+                                   "folder or a Hugging Face id available offline (no remote code).")
+    prompt: str = option("paper-few", "Prompt template: paper-zero, paper-few (train-only class statistics and "
+                                      "demonstrations), paper-cot (few-shot, reasoning generated first), "
+                                      "fenced-zero, fenced-few (records fenced as data).",
+                         ("paper-zero", "paper-few", "paper-cot", "fenced-zero", "fenced-few"))
+    shots: int = option(3, "Demonstrations in a few-shot prompt.")
+    demos: str = option("stratified", "Demonstrations: random, stratified (classes balanced) or knn (the nearest "
+                                      "training records to each query, MiniLM embeddings).",
+                        ("random", "stratified", "knn"))
+    knn_pool: int = option(2000, "Training records (stratified sample) the knn demonstrations come from.")
+    calibrate: bool = option(True, "Contextual calibration: subtract the model's label bias on a content-free "
+                                   "input (N/A) from every score.")
+    max_valid: int = option(300, "Validation records (stratified sample) scored to choose the threshold.")
+    batch_size: int = option(8, "Queries per forward pass.")
+    max_new_tokens: int = option(96, "Chain of thought: most tokens of reasoning generated per record.")
+    reuse_prefix: bool = option(True, "Compute the shared prompt prefix once and reuse its key/value cache.")
+    seed: int = option(0, "Seed of the demonstrations and samples.")
+
+    def __post_init__(self):
+        check_choices(self)
+        if self.shots < 0 or self.knn_pool < 2 or self.max_valid < 2 or self.batch_size < 1:
+            raise LlmadError("icl needs shots >= 0, knn_pool >= 2, max_valid >= 2 and batch_size >= 1")
+        if self.prompt.endswith("-zero") and self.shots and self.demos == "knn":
+            raise LlmadError("knn demonstrations go in a few-shot prompt: use paper-few or fenced-few")

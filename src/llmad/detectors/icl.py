@@ -1,0 +1,181 @@
+"""``icl``: in-context learning — a prompted causal language model, no fine-tuning.
+
+``fit`` learns only what a prompt needs, from the **training part**: the per-class feature statistics
+(few-shot prompts), the demonstrations (their ids are saved), and the contextual-calibration bias (the
+model's log-odds of Abnormal over Normal on a content-free record, ``N/A``). The threshold is chosen on a
+stratified sample of the validation part (``max_valid``), as for every detector.
+
+Score of a record: ``log P(Abnormal) - log P(Normal)`` of the label words' first tokens after the prompt,
+minus the calibration bias when ``calibrate``; higher is more anomalous, so ROC-AUC and PR-AUC exist.
+Saved as JSON only (``detector.json``): the model weights come from their package or folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from llmad import LlmadError
+from llmad.detectors.base import Detector
+from llmad.detectors.configs import ICLConfig
+from llmad.icl import prompts as P
+from llmad.icl.demos import fixed_demos, knn_pool, nearest
+
+MEMO_MAX = 200_000  # remembered prompt scores per detector
+
+
+class InContext(Detector):
+    name = "icl"
+    Config = ICLConfig
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self._lm = None
+        self._embedder = None
+        self._pool_vecs = None
+        self.last_demo_ids_: list[list[str]] | None = None  # per record of the last decision_function (knn)
+        self._memo: dict[tuple[str, str], float] = {}  # (prefix, query) -> log-odds
+        self.last_explanations_: list[str] | None = None  # chain of thought: reasoning per record
+        self.last_answers_: list[int | None] | None = None
+
+    # -- pieces ------------------------------------------------------------------------------
+    @property
+    def prompt(self) -> P.Prompt:
+        return P.get_prompt(self.config.prompt)
+
+    def lm(self):
+        if self._lm is None:
+            from llmad.icl.backend import CausalLM
+
+            self._lm = CausalLM(self.config.model)
+        return self._lm
+
+    def _kind(self, x: pd.DataFrame) -> str:
+        return "logs" if "messages" in x.columns else "jobs"
+
+    def _record_texts(self, x: pd.DataFrame) -> list[str]:
+        kind = self._kind(x)
+        if kind != self.info_.get("kind", kind):
+            raise LlmadError(f"this icl model was fitted on {self.info_['kind']}, not {kind}")
+        if kind == "logs":
+            return self.text_.transform(x)
+        return P.job_sentences(x)
+
+    @staticmethod
+    def _ids(x: pd.DataFrame) -> list[str]:
+        for c in ("job_id", "window_id"):
+            if c in x.columns:
+                return x[c].astype(str).tolist()
+        return [str(i) for i in range(len(x))]
+
+    def _few(self) -> bool:
+        return self.prompt.few and self.config.shots > 0
+
+    def _prefix(self) -> str:
+        demos = [(d["text"], d["label"]) for d in self.info_.get("demos", [])]
+        return P.prefix(self.prompt, self.info_["kind"], self.info_.get("stats"), demos)
+
+    # -- fit ---------------------------------------------------------------------------------
+    def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, progress=None) -> None:
+        c = self.config
+        kind = self._kind(train)
+        self.info_ = {"kind": kind, "prompt": self.prompt.name, "prompt_version": self.prompt.version}
+        if kind == "logs":
+            from llmad.text.layer import WindowText
+
+            self.text_ = WindowText.for_table(train).fit(train)
+        texts = self._record_texts(train)
+        y = train["label"].to_numpy().astype(int)
+        ids = self._ids(train)
+        if self.prompt.few:
+            self.info_["stats"] = P.class_statistics(train)
+            self.info_["stats_from"] = f"train part ({len(train)} records)"
+        if self._few() and c.demos != "knn":
+            ix = fixed_demos(y, c.shots, c.demos, c.seed)
+            self.info_["demos"] = [{"id": ids[i], "text": texts[i], "label": int(y[i])} for i in ix]
+        elif self._few():
+            ix = knn_pool(y, c.knn_pool, c.seed)
+            self.info_["knn_pool"] = [{"id": ids[i], "text": texts[i], "label": int(y[i])} for i in ix]
+        self.info_["bias"] = 0.0
+        if c.calibrate:
+            score = self._cot if self.prompt.cot else self._logodds
+            self.info_["bias"] = float(score([P.CONTENT_FREE])[0])
+
+    def _tuning_sample(self, tune: pd.DataFrame) -> pd.DataFrame:
+        ix = P.stratified_sample(tune["label"].to_numpy(), self.config.max_valid, self.config.seed)
+        return tune.iloc[ix]
+
+    # -- scoring -----------------------------------------------------------------------------
+    def _queries(self, texts: list[str]) -> tuple[list[str], list[list[str]] | None]:
+        kind, prompt = self.info_["kind"], self.prompt
+        if "knn_pool" not in self.info_:
+            return [P.query(t, prompt, kind) for t in texts], None
+        pool = self.info_["knn_pool"]
+        if self._pool_vecs is None:
+            from llmad.icl.demos import Embedder
+
+            self._embedder = self._embedder or Embedder()
+            self._pool_vecs = self._embedder([d["text"] for d in pool])
+        vecs = self._embedder(texts)
+        picks = nearest(vecs, self._pool_vecs, np.array([d["label"] for d in pool]), self.config.shots)
+        queries, used = [], []
+        for t, row in zip(texts, picks):
+            demos = [(pool[j]["text"], pool[j]["label"]) for j in row]
+            queries.append(P.demo_block(demos, prompt, kind) + P.query(t, prompt, kind))
+            used.append([pool[j]["id"] for j in row])
+        return queries, used
+
+    def _logodds(self, texts: list[str], progress=None) -> np.ndarray:
+        """Log-odds of Abnormal over Normal; each distinct prompt is scored once (and remembered)."""
+        queries, used = self._queries(texts)
+        self.last_demo_ids_ = used
+        pre = self._prefix()
+        todo = list(dict.fromkeys(q for q in queries if (pre, q) not in self._memo))
+        if todo:
+            lp = self.lm().score(pre, todo, P.LABELS, batch_size=self.config.batch_size,
+                                 reuse_prefix=self.config.reuse_prefix, progress=progress)
+            if len(self._memo) > MEMO_MAX:
+                self._memo.clear()
+            self._memo.update({(pre, q): float(v) for q, v in zip(todo, lp[:, 1] - lp[:, 0])})
+        return np.array([self._memo[(pre, q)] for q in queries], dtype="float64")
+
+    def decision_function(self, x: pd.DataFrame) -> np.ndarray:
+        if "kind" not in self.info_:
+            raise LlmadError("icl detector is not fitted")
+        if self.prompt.cot:
+            return self._cot(self._record_texts(x)) - float(self.info_.get("bias", 0.0))
+        return self._logodds(self._record_texts(x)) - float(self.info_.get("bias", 0.0))
+
+    def _cot(self, texts: list[str]) -> np.ndarray:
+        """Chain of thought: generate each record's reasoning, parse its answer line, and score the label
+        words after ``Answer:``. Keeps the reasoning (``last_explanations_``) and the parsed answers
+        (``last_answers_``: 0, 1 or None when unparseable — counted, never guessed)."""
+        from llmad.icl.answers import parse_answer
+
+        queries, used = self._queries(texts)
+        self.last_demo_ids_ = used
+        pre, lm = self._prefix(), self.lm()
+        reasons = [lm.generate(pre + q, self.config.max_new_tokens) for q in queries]
+        self.last_explanations_ = [r.strip() for r in reasons]
+        self.last_answers_ = [parse_answer(r) for r in reasons]
+        scored = [q + P.answer_suffix(r) for q, r in zip(queries, reasons)]
+        lp = lm.score(pre, scored, P.LABELS, batch_size=1, reuse_prefix=self.config.reuse_prefix)
+        return lp[:, 1] - lp[:, 0]
+
+    def prompt_of(self, x: pd.DataFrame) -> list[str]:
+        """The whole prompt each record is scored with (prefix + query), as the model reads it."""
+        queries, _ = self._queries(self._record_texts(x))
+        pre = self._prefix()
+        return [pre + q for q in queries]
+
+    # -- persistence -------------------------------------------------------------------------
+    def _save_state(self, path: Path) -> None:
+        pass  # everything is in detector.json (state); the weights come from the model's package or folder
+
+    def _load_state(self, path: Path) -> None:
+        saved = self.info_.get("prompt_version")
+        if saved != self.prompt.version:
+            raise LlmadError(f"{path}: this model was fitted with prompt {self.prompt.name} version {saved}; this "
+                             f"llmad has version {self.prompt.version}: train it again")

