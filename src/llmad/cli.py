@@ -348,7 +348,7 @@ def train(
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
     allow_unparsed: bool = ALLOW_UNPARSED_OPT, text: Optional[str] = TEXT_OPT, fields: Optional[str] = FIELDS_OPT,
 ):
-    """Fit a detector on the train part, pick its threshold on validation, save it."""
+    """Fit a detector on the train part, pick its threshold (validation, or cv over train + validation), save it."""
     entry(detector)  # an unknown name fails before any data is read
     config: dict = {}
     if config_file is not None:
