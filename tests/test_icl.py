@@ -186,7 +186,10 @@ def test_cot_keeps_the_reasoning_and_counts_unparseable_answers():
     m = runs.evaluate(det, prep, limit=3)
     a = m["answers"]
     assert a["parsed"] + a["unparseable"] == 3 and "never guessed" in a["note"]
-    assert len(det.last_explanations_) == 3 and all(isinstance(e, str) for e in det.last_explanations_)
+    expl = det.details_["explanation"]
+    assert len(expl) == 3 and all(isinstance(e, str) for e in expl)
+    assert sum(x is None for x in det.details_["answer"]) == a["unparseable"]
+    assert {x for x in det.details_["answer"] if x is not None} <= {"Normal", "Abnormal"}
     out = runs.score(det, prep.part("test").iloc[:2])
     assert {"explanation", "answer"} <= set(out.columns)
 

@@ -184,12 +184,12 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
         update(len(data), len(data))
     y = data["label"].to_numpy()
     m = metrics.compute(y, scores, det.threshold_).to_dict()
-    answers = getattr(det, "last_answers_", None)  # chain of thought: the model's own parsed answers
+    answers = det.details_.get("answer")  # chain of thought: the model's own parsed answers
     if answers is not None and len(answers) == len(data):
         ok = np.array([a is not None for a in answers])
+        said = np.array([a == "Abnormal" for a in answers if a is not None], dtype=float)
         m["answers"] = {"parsed": int(ok.sum()), "unparseable": int((~ok).sum()),
-                        "f1_of_parsed": metrics.compute(y[ok], np.array([a for a in answers if a is not None]),
-                                                        0.5).f1 if ok.any() else None,
+                        "f1_of_parsed": metrics.compute(y[ok], said, 0.5).f1 if ok.any() else None,
                         "note": "the model's own 'Answer:' lines; unparseable ones are counted, never guessed"}
     m["oracle"] = metrics.oracle(y, scores, part)
     m.update({"split": prep.split, "part": part, "dataset": prep.dataset, "seed": prep.seed,
@@ -255,7 +255,6 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         scores, proba = det.score_with_types(table)
         update(len(table), len(table))
     labels = (scores >= det.threshold_).astype(int)
-    demo_ids = getattr(det, "last_demo_ids_", None)  # in-context detectors with per-record demonstrations
     if log_model:
         out = pd.DataFrame({c: table[c].to_numpy() for c in ("window_id", "source", "first_line", "last_line",
                                                               "n_lines", "session", "complete", "cut")
@@ -272,12 +271,9 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
             out["type"] = np.asarray(TYPES, dtype=object)[proba.argmax(axis=1)]
             for k, name in enumerate(TYPES):
                 out[f"p_{name}"] = proba[:, k]
-    explanations = getattr(det, "last_explanations_", None)
-    if explanations is not None and len(explanations) == len(out):
-        out["explanation"] = explanations
-        out["answer"] = [None if a is None else ("Abnormal" if a else "Normal") for a in det.last_answers_]
-    if demo_ids is not None and len(demo_ids) == len(out):
-        out["demos"] = [list(d) for d in demo_ids]
+    for name, values in det.details_.items():  # per-record extras (demonstration ids, reasoning, answers)
+        if len(values) == len(out):
+            out[name] = list(values)
     out.attrs = {"read": read, "threshold": float(det.threshold_)}
     return out
 

@@ -47,6 +47,10 @@ class Detector:
         self.run_: dict = {}
         self.text_ = None  # the fitted text layer of detectors that read text
         self.context_ = None  # the run-context stage (llmad.context.RunContext) when features / text read it
+        #: per-record extras of the last ``decision_function`` call, one list per name, in record order (an
+        #: in-context model's demonstration ids, reasoning and parsed answers); ``runs.score`` writes them
+        #: as columns and ``runs.evaluate`` counts unparseable answers
+        self.details_: dict[str, list] = {}
 
     # -- to implement ------------------------------------------------------------------------
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, **fit_options: Any) -> None:

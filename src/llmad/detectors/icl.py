@@ -35,10 +35,7 @@ class InContext(Detector):
         self._lm = None
         self._embedder = None
         self._pool_vecs = None
-        self.last_demo_ids_: list[list[str]] | None = None  # per record of the last decision_function (knn)
         self._memo: dict[tuple[str, str], float] = {}  # (prefix, query) -> log-odds
-        self.last_explanations_: list[str] | None = None  # chain of thought: reasoning per record
-        self.last_answers_: list[int | None] | None = None
 
     # -- pieces ------------------------------------------------------------------------------
     @property
@@ -130,7 +127,7 @@ class InContext(Detector):
     def _logodds(self, texts: list[str], progress=None) -> np.ndarray:
         """Log-odds of Abnormal over Normal; each distinct prompt is scored once (and remembered)."""
         queries, used = self._queries(texts)
-        self.last_demo_ids_ = used
+        self.details_ = {"demos": used} if used is not None else {}
         pre = self._prefix()
         todo = list(dict.fromkeys(q for q in queries if (pre, q) not in self._memo))
         if todo:
@@ -150,16 +147,18 @@ class InContext(Detector):
 
     def _cot(self, texts: list[str]) -> np.ndarray:
         """Chain of thought: generate each record's reasoning, parse its answer line, and score the label
-        words after ``Answer:``. Keeps the reasoning (``last_explanations_``) and the parsed answers
-        (``last_answers_``: 0, 1 or None when unparseable — counted, never guessed)."""
+        words after ``Answer:``. Keeps the reasoning (``details_["explanation"]``) and the parsed answers
+        (``details_["answer"]``: Normal, Abnormal or None when unparseable — counted, never guessed)."""
         from llmad.icl.answers import parse_answer
 
         queries, used = self._queries(texts)
-        self.last_demo_ids_ = used
         pre, lm = self._prefix(), self.lm()
         reasons = [lm.generate(pre + q, self.config.max_new_tokens) for q in queries]
-        self.last_explanations_ = [r.strip() for r in reasons]
-        self.last_answers_ = [parse_answer(r) for r in reasons]
+        answers = [parse_answer(r) for r in reasons]
+        self.details_ = {"explanation": [r.strip() for r in reasons],
+                         "answer": [None if a is None else P.LABELS[a] for a in answers]}
+        if used is not None:
+            self.details_["demos"] = used
         scored = [q + P.answer_suffix(r) for q, r in zip(queries, reasons)]
         lp = lm.score(pre, scored, P.LABELS, batch_size=1, reuse_prefix=self.config.reuse_prefix)
         return lp[:, 1] - lp[:, 0]
