@@ -4,7 +4,8 @@ from reusing the shared prompt prefix, measured in one run.
     LLMAD_DATA_DIR=../shared/data python benchmarks/icl_quality.py --dataset flowbench/1000genome \
         --limit 300 --out runs/icl/1000genome.jsonl
 
-For each method (``--methods``: ``PROMPT:DEMOS:SHOTS``) it trains an ``icl`` detector through the run API
+For each method (``--methods``: ``PROMPT:DEMOS:SHOTS[:SCORING]``, SCORING ``words`` (default) or
+``knn-prompting``; ``--base-url`` scores through an OpenAI-compatible server instead of in-process) it trains an ``icl`` detector through the run API
 (train-only statistics and demonstrations; threshold on a stratified ``--max-valid`` validation sample),
 scores a stratified ``--limit`` test sample once, and reports from those scores:
 
@@ -13,6 +14,7 @@ scores a stratified ``--limit`` test sample once, and reports from those scores:
 - ``answer_f1_calibrated``: the same after contextual calibration (log-odds minus the content-free bias).
   Calibration shifts every score by one constant, so it moves neither ROC-AUC nor the validation-threshold
   F1: it matters for the answer the model gives on its own.
+  Neither exists for kNN prompting (its score is a vote, not log-odds): null there.
 - ``s_per_query``: scoring seconds per test record; with ``--speed N`` the first N test queries are scored
   again with and without prefix reuse, side by side, and the ratio is reported.
 """
@@ -38,6 +40,9 @@ def main(argv=None) -> None:
     ap.add_argument("--max-valid", type=int, default=300)
     ap.add_argument("--speed", type=int, default=40, help="queries of the side-by-side prefix-reuse timing (0: none)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--anchors", type=int, default=256)
+    ap.add_argument("--neighbours", type=int, default=16)
+    ap.add_argument("--base-url", default="", help="an OpenAI-compatible server (model = its model name)")
     ap.add_argument("--out", type=Path, default=Path("runs/icl/results.jsonl"))
     a = ap.parse_args(argv)
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -46,8 +51,10 @@ def main(argv=None) -> None:
     test = test.iloc[stratified_sample(test["label"].to_numpy(), a.limit, a.seed)]
     y = test["label"].to_numpy()
     for method in a.methods.split(","):
-        prompt, demos, shots = method.split(":")
-        cfg = {"model": a.model, "prompt": prompt, "shots": int(shots), "max_valid": a.max_valid, "seed": a.seed}
+        prompt, demos, shots, *rest = method.split(":")
+        scoring = rest[0] if rest else "words"
+        cfg = {"model": a.model, "prompt": prompt, "shots": int(shots), "max_valid": a.max_valid, "seed": a.seed,
+               "scoring": scoring, "anchors": a.anchors, "neighbours": a.neighbours, "base_url": a.base_url}
         if demos != "-":
             cfg["demos"] = demos
         t0 = time.perf_counter()
@@ -57,15 +64,17 @@ def main(argv=None) -> None:
         s = det.decision_function(test)
         score_s = time.perf_counter() - t0
         bias = float(det.info_["bias"])
+        knn = scoring == "knn-prompting"
         m = metrics.compute(y, s, det.threshold_)
         row = {"dataset": prep.dataset, "split": prep.split, "method": method, "model": a.model, "seed": a.seed,
                "n_test": int(len(test)), "n_anomalous": int(y.sum()), "f1": m.f1, "roc_auc": m.roc_auc,
                "pr_auc": m.pr_auc, "oracle_f1": metrics.oracle(y, s)["f1"],
-               "answer_f1_raw": metrics.compute(y, s + bias, 0.0).f1,
-               "answer_f1_calibrated": metrics.compute(y, s, 0.0).f1, "bias": bias,
+               "answer_f1_raw": None if knn else metrics.compute(y, s + bias, 0.0).f1,
+               "answer_f1_calibrated": None if knn else metrics.compute(y, s, 0.0).f1, "bias": bias,
+               "backend": a.base_url or "in-process",
                "threshold_from": det.info_["threshold_from"], "fit_s": round(fit_s, 1),
                "s_per_query": round(score_s / len(test), 4), "llmad": __version__}
-        if a.speed:
+        if a.speed and not knn and not a.base_url:
             part = test.iloc[:a.speed]
             texts = det._record_texts(part)
             queries, _ = det._queries(texts)

@@ -339,6 +339,10 @@ def train(
     demos: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "demos")),
     calibrate: Optional[bool] = typer.Option(None, "--calibrate/--no-calibrate", help=_h("icl", ICLConfig, "calibrate")),
     max_valid: Optional[int] = typer.Option(None, help=_h("icl", ICLConfig, "max_valid")),
+    scoring: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "scoring")),
+    anchors: Optional[int] = typer.Option(None, help=_h("icl", ICLConfig, "anchors")),
+    neighbours: Optional[int] = typer.Option(None, help=_h("icl", ICLConfig, "neighbours")),
+    base_url: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "base_url")),
     threshold: str = typer.Option("valid", help="How the threshold is chosen: valid (max F1 on the validation part) "
                                   "or cv (max F1 on out-of-fold scores over train + valid; --threshold-folds extra "
                                   "fits). Test records never choose it."),
@@ -371,7 +375,8 @@ def train(
                                  "eval_every": eval_every, "precision": precision})}),
         "tfidf": _drop_none({"template": template}),
         "icl": _drop_none({"model": backbone, "prompt": prompt, "shots": shots, "demos": demos, "calibrate": calibrate,
-                           "max_valid": max_valid, "batch_size": batch_size}),
+                           "max_valid": max_valid, "batch_size": batch_size, "scoring": scoring, "anchors": anchors,
+                           "neighbours": neighbours, "base_url": base_url}),
         "gbdt": _drop_none({"features": features}),
         "iforest": _drop_none({"features": features}),
     }[detector]

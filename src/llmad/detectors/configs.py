@@ -148,11 +148,33 @@ class ICLConfig:
     batch_size: int = option(8, "Queries per forward pass.")
     max_new_tokens: int = option(96, "Chain of thought: most tokens of reasoning generated per record.")
     reuse_prefix: bool = option(True, "Compute the shared prompt prefix once and reuse its key/value cache.")
+    scoring: str = option("words", "How a record is scored: words (log-odds of the label words, calibrated) or "
+                                   "knn-prompting (Xu et al.: the next-token distribution of the prompt is compared "
+                                   "by KL divergence with those of labelled training anchors; a weighted vote of the "
+                                   "nearest anchors).", ("words", "knn-prompting"))
+    anchors: int = option(256, "kNN prompting: training records (classes balanced) whose distributions are kept.")
+    neighbours: int = option(16, "kNN prompting: nearest anchors that vote.")
+    base_url: str = option("", "An OpenAI-compatible server (vLLM, Ollama, llama.cpp server), e.g. "
+                               "http://127.0.0.1:8080/v1; model is then the served model's name and the key comes "
+                               "from LLMAD_API_KEY. Empty: the model runs in-process.")
+    top_logprobs: int = option(20, "Server: most likely tokens returned per answer (where the label words are "
+                                   "looked for).")
+    parallel: int = option(4, "Server: requests in flight at once.")
     seed: int = option(0, "Seed of the demonstrations and samples.")
 
     def __post_init__(self):
         check_choices(self)
         if self.shots < 0 or self.knn_pool < 2 or self.max_valid < 2 or self.batch_size < 1:
             raise LlmadError("icl needs shots >= 0, knn_pool >= 2, max_valid >= 2 and batch_size >= 1")
+        if self.anchors < 2 or self.neighbours < 1 or self.top_logprobs < 2 or self.parallel < 1:
+            raise LlmadError("icl needs anchors >= 2, neighbours >= 1, top_logprobs >= 2 and parallel >= 1")
+        if self.scoring == "knn-prompting" and self.base_url:
+            raise LlmadError("knn-prompting needs the whole next-token distribution, which an HTTP server does "
+                             "not return: drop base_url to run the model in-process")
+        if self.scoring == "knn-prompting" and self.demos == "knn" and self.prompt.endswith("-few") and self.shots:
+            raise LlmadError("knn-prompting compares every record under one shared prompt: use random or stratified "
+                             "demonstrations with it, not knn")
+        if self.scoring == "knn-prompting" and self.prompt == "paper-cot":
+            raise LlmadError("knn-prompting scores the answer position directly; it does not combine with paper-cot")
         if self.prompt.endswith("-zero") and self.shots and self.demos == "knn":
             raise LlmadError("knn demonstrations go in a few-shot prompt: use paper-few or fenced-few")

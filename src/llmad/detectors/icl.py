@@ -21,7 +21,7 @@ from llmad import LlmadError
 from llmad.detectors.base import Detector
 from llmad.detectors.configs import ICLConfig
 from llmad.icl import prompts as P
-from llmad.icl.demos import fixed_demos, knn_pool, nearest
+from llmad.icl.demos import balanced_anchors, fixed_demos, knn_pool, knn_vote, nearest
 
 MEMO_MAX = 200_000  # remembered prompt scores per detector
 
@@ -35,7 +35,8 @@ class InContext(Detector):
         self._lm = None
         self._embedder = None
         self._pool_vecs = None
-        self._memo: dict[tuple[str, str], float] = {}  # (prefix, query) -> log-odds
+        self._memo: dict[tuple[str, str], float] = {}  # (prefix, query) -> score
+        self._anchor_state = None  # kNN prompting: (prefix, anchor probabilities, their negative entropies)
 
     # -- pieces ------------------------------------------------------------------------------
     @property
@@ -44,9 +45,15 @@ class InContext(Detector):
 
     def lm(self):
         if self._lm is None:
-            from llmad.icl.backend import CausalLM
+            c = self.config
+            if c.base_url:
+                from llmad.icl.http_backend import OpenAIServer
 
-            self._lm = CausalLM(self.config.model)
+                self._lm = OpenAIServer(c.base_url, c.model, top_logprobs=c.top_logprobs, parallel=c.parallel)
+            else:
+                from llmad.icl.backend import CausalLM
+
+                self._lm = CausalLM(c.model)
         return self._lm
 
     def _kind(self, x: pd.DataFrame) -> str:
@@ -96,7 +103,13 @@ class InContext(Detector):
             ix = knn_pool(y, c.knn_pool, c.seed)
             self.info_["knn_pool"] = [{"id": ids[i], "text": texts[i], "label": int(y[i])} for i in ix]
         self.info_["bias"] = 0.0
-        if c.calibrate:
+        if c.scoring == "knn-prompting":
+            ix = balanced_anchors(y, c.anchors, c.seed)
+            self.info_["anchors"] = [{"id": ids[i], "text": texts[i], "label": int(y[i])} for i in ix]
+            self.info_["calibration"] = "none: kNN prompting compares distributions, the label-word bias cancels"
+            self._anchor_state = None
+            self._anchors(progress)
+        elif c.calibrate:
             score = self._cot if self.prompt.cot else self._logodds
             self.info_["bias"] = float(score([P.CONTENT_FREE])[0])
 
@@ -138,9 +151,43 @@ class InContext(Detector):
             self._memo.update({(pre, q): float(v) for q, v in zip(todo, lp[:, 1] - lp[:, 0])})
         return np.array([self._memo[(pre, q)] for q in queries], dtype="float64")
 
+    def _anchors(self, progress=None):
+        """The anchors' next-token probabilities under the shared prompt, computed once (and again after
+        loading: the anchors themselves are saved, their distributions come from the model)."""
+        pre = self._prefix()
+        if self._anchor_state is None or self._anchor_state[0] != pre:
+            kind, prompt = self.info_["kind"], self.prompt
+            queries = [P.query(a["text"], prompt, kind) for a in self.info_["anchors"]]
+            logp = self.lm().distributions(pre, queries, batch_size=self.config.batch_size,
+                                           reuse_prefix=self.config.reuse_prefix, progress=progress)
+            prob = np.exp(logp.astype("float64"))
+            neg_entropy = (prob * np.where(prob > 0, logp, 0.0)).sum(axis=1)
+            self._anchor_state = (pre, prob, neg_entropy)
+        return self._anchor_state
+
+    def _knn_prompting(self, texts: list[str], progress=None) -> np.ndarray:
+        """kNN prompting (Xu et al., ICLR 2023): KL(anchor || query) between next-token distributions, then a
+        distance-weighted vote of the nearest anchors' labels; each distinct prompt is scored once."""
+        pre, prob, neg_entropy = self._anchors()
+        labels = np.array([a["label"] for a in self.info_["anchors"]])
+        queries = [P.query(t, self.prompt, self.info_["kind"]) for t in texts]
+        todo = list(dict.fromkeys(q for q in queries if (pre, q) not in self._memo))
+        for start in range(0, len(todo), 256):  # bounded memory: 256 queries x vocabulary at a time
+            part = todo[start:start + 256]
+            logq = self.lm().distributions(pre, part, batch_size=self.config.batch_size,
+                                           reuse_prefix=self.config.reuse_prefix, progress=progress)
+            kl = neg_entropy[None, :] - np.maximum(logq.astype("float64"), -1e30) @ prob.T
+            if len(self._memo) > MEMO_MAX:
+                self._memo.clear()
+            self._memo.update({(pre, q): float(v) for q, v in zip(part, knn_vote(kl, labels, self.config.neighbours))})
+        return np.array([self._memo[(pre, q)] for q in queries], dtype="float64")
+
     def decision_function(self, x: pd.DataFrame) -> np.ndarray:
         if "kind" not in self.info_:
             raise LlmadError("icl detector is not fitted")
+        if "anchors" in self.info_:
+            self.details_ = {}
+            return self._knn_prompting(self._record_texts(x))
         if self.prompt.cot:
             return self._cot(self._record_texts(x)) - float(self.info_.get("bias", 0.0))
         return self._logodds(self._record_texts(x)) - float(self.info_.get("bias", 0.0))

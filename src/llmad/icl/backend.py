@@ -72,13 +72,11 @@ class CausalLM:
             self._prefix_ids, self._prefix_key = ids, prefix
         return self._prefix_ids, self._prefix_cache
 
-    def score(self, prefix: str, queries: Sequence[str], labels: Sequence[str], *, batch_size: int = 8,
-              reuse_prefix: bool = True, progress: Progress = None) -> np.ndarray:
-        """(n, len(labels)) log-probabilities of each label word's first token after ``prefix + query``."""
+    def _last_logprobs(self, prefix: str, queries: Sequence[str], batch_size: int, reuse_prefix: bool,
+                       progress: Progress):
+        """Yield (start, (b, vocab) next-token log-probabilities after ``prefix + query``) batch by batch."""
         import torch
 
-        want = self.label_ids(labels)
-        out = np.empty((len(queries), len(labels)), dtype="float64")
         pad = self.tokenizer.pad_token_id
         p_ids = torch.tensor([self._ids(prefix, True)]) if not reuse_prefix else None
         for start in range(0, len(queries), batch_size):
@@ -101,11 +99,25 @@ class CausalLM:
                     ids = torch.cat([p_ids.expand(b, -1), q_ids], dim=1)
                     mask = torch.cat([torch.ones((b, p_ids.shape[1]), dtype=torch.long), q_mask], dim=1)
                     logits = self.model(ids, attention_mask=mask).logits[:, p_ids.shape[1]:]
-            logp = torch.log_softmax(logits[torch.arange(b), last].float(), dim=-1)
-            out[start:start + b] = logp[:, want].numpy()
+            yield start, torch.log_softmax(logits[torch.arange(b), last].float(), dim=-1)
             if progress:
                 progress(min(start + b, len(queries)), len(queries))
+
+    def score(self, prefix: str, queries: Sequence[str], labels: Sequence[str], *, batch_size: int = 8,
+              reuse_prefix: bool = True, progress: Progress = None) -> np.ndarray:
+        """(n, len(labels)) log-probabilities of each label word's first token after ``prefix + query``."""
+        want = self.label_ids(labels)
+        out = np.empty((len(queries), len(labels)), dtype="float64")
+        for start, logp in self._last_logprobs(prefix, queries, batch_size, reuse_prefix, progress):
+            out[start:start + len(logp)] = logp[:, want].numpy()
         return out
+
+    def distributions(self, prefix: str, queries: Sequence[str], *, batch_size: int = 8, reuse_prefix: bool = True,
+                      progress: Progress = None) -> np.ndarray:
+        """(n, vocab) float32 next-token log-probabilities over the whole vocabulary (kNN prompting)."""
+        rows = [logp.numpy().astype("float32")
+                for _, logp in self._last_logprobs(prefix, queries, batch_size, reuse_prefix, progress)]
+        return np.concatenate(rows) if rows else np.empty((0, 0), dtype="float32")
 
     def generate(self, prompt: str, max_new_tokens: int = 96) -> str:
         """Greedy continuation of ``prompt`` (chain-of-thought reasoning), without the prompt."""

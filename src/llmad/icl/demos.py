@@ -35,6 +35,35 @@ def fixed_demos(labels: np.ndarray, shots: int, kind: str, seed: int) -> np.ndar
     return got[rng.permutation(len(got))]
 
 
+def balanced_anchors(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` training records, half of each class where the rarer class allows (kNN prompting's
+    anchors); the rest from the other class."""
+    labels = np.asarray(labels).astype(int)
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    if len(pos) == 0 or len(neg) == 0:
+        raise LlmadError("kNN prompting needs training records of both classes as anchors")
+    n = min(n, len(labels))
+    n_pos = min(len(pos), max(1, n // 2))
+    n_neg = min(len(neg), n - n_pos)
+    n_pos = min(len(pos), n - n_neg)
+    got = np.concatenate([rng.choice(neg, n_neg, replace=False), rng.choice(pos, n_pos, replace=False)])
+    return got[rng.permutation(len(got))]
+
+
+def knn_vote(dists: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Anomaly score of each query row of ``dists`` (queries x anchors, smaller is nearer): the share of
+    anomalous anchors among its ``k`` nearest, each weighted by ``exp(-d / median d of the k)``, so that ties
+    between equal votes are broken by how near the anchors are."""
+    labels = np.asarray(labels, dtype="float64")
+    k = min(k, dists.shape[1])
+    ix = np.argpartition(dists, k - 1, axis=1)[:, :k]
+    d = np.take_along_axis(dists, ix, axis=1)
+    scale = np.maximum(np.median(d, axis=1, keepdims=True), 1e-12)
+    w = np.exp(-(d - d.min(axis=1, keepdims=True)) / scale)
+    return (w * labels[ix]).sum(axis=1) / w.sum(axis=1)
+
+
 class Embedder:
     """Mean-pooled, normalised MiniLM sentence embeddings (the packaged ``minilm``)."""
 
