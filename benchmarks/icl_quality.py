@@ -74,7 +74,7 @@ def main(argv=None) -> None:
                "backend": a.base_url or "in-process",
                "threshold_from": det.info_["threshold_from"], "fit_s": round(fit_s, 1),
                "s_per_query": round(score_s / len(test), 4), "llmad": __version__}
-        if a.speed and not knn and not a.base_url:
+        if a.speed and not knn:
             part = test.iloc[:a.speed]
             texts = det._record_texts(part)
             queries, _ = det._queries(texts)
@@ -82,11 +82,13 @@ def main(argv=None) -> None:
             lm = det.lm()
             times = {}
             for reuse in (False, True):
-                lm._prefix_key = None  # the prefix's own pass is part of the reuse timing
+                if hasattr(lm, "_prefix_key"):
+                    lm._prefix_key = None  # the prefix's own pass is part of the reuse timing
                 t0 = time.perf_counter()
                 lm.score(pre, queries, ("Normal", "Abnormal"), batch_size=det.config.batch_size, reuse_prefix=reuse)
                 times[reuse] = time.perf_counter() - t0
-            row["speed"] = {"queries": len(part), "prefix_tokens": len(lm._ids(pre, True)),
+            row["speed"] = {"queries": len(part),
+                            "prefix_tokens": len(lm._ids(pre, True)) if hasattr(lm, "_ids") else None,
                             "s_per_query_full": round(times[False] / len(part), 4),
                             "s_per_query_reused": round(times[True] / len(part), 4),
                             "speedup": round(times[False] / times[True], 2)}

@@ -148,3 +148,29 @@ def test_knn_prompting_config_is_checked():
         ICLConfig(scoring="knn-prompting", prompt="paper-cot")
     with pytest.raises(LlmadError, match="not knn"):
         ICLConfig(scoring="knn-prompting", prompt="paper-few", demos="knn")
+
+
+@needs_smollm2
+def test_knn_prompting_from_the_command_line(tmp_path):
+    from test_cli import llmad
+
+    model = tmp_path / "k"
+    llmad("train", "flowbench/sample", "--detector", "icl", "--prompt", "paper-zero", "--shots", "0",
+          "--scoring", "knn-prompting", "--anchors", "8", "--neighbours", "3", "--max-valid", "6", "--out", model)
+    m = json.loads(llmad("evaluate", model, "--limit", "6", "--json").stdout)
+    assert m["n"] == 6 and m["roc_auc"] is not None
+    r = llmad("train", "flowbench/sample", "--detector", "icl", "--scoring", "knn-prompting", "--base-url",
+              "http://127.0.0.1:9/v1", "--out", tmp_path / "x", check=False)
+    assert r.returncode != 0 and "in-process" in r.stderr and "Traceback" not in r.stderr
+
+
+@needs_server
+@needs_smollm2
+def test_served_model_from_the_command_line(server, tmp_path):
+    from test_cli import llmad
+
+    model = tmp_path / "s"
+    llmad("train", "flowbench/sample", "--detector", "icl", "--prompt", "fenced-zero", "--shots", "0",
+          "--base-url", server, "--max-valid", "6", "--out", model)
+    m = json.loads(llmad("evaluate", model, "--limit", "6", "--json").stdout)
+    assert m["n"] == 6 and m["roc_auc"] is not None
