@@ -174,3 +174,4 @@ def test_served_model_from_the_command_line(server, tmp_path):
           "--base-url", server, "--max-valid", "6", "--out", model)
     m = json.loads(llmad("evaluate", model, "--limit", "6", "--json").stdout)
     assert m["n"] == 6 and m["roc_auc"] is not None
+    assert m["labels_floored"]["records"] == 0  # counted, and SmolLM2 puts both label words in its top 20

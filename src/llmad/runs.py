@@ -191,6 +191,11 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
         m["answers"] = {"parsed": int(ok.sum()), "unparseable": int((~ok).sum()),
                         "f1_of_parsed": metrics.compute(y[ok], said, 0.5).f1 if ok.any() else None,
                         "note": "the model's own 'Answer:' lines; unparseable ones are counted, never guessed"}
+    floored = det.details_.get("labels_floored")  # a served model: label words absent from its top tokens
+    if floored is not None and len(floored) == len(data):
+        m["labels_floored"] = {"records": int(np.count_nonzero(floored)),
+                               "note": "records whose label word was not among the server's top tokens; its "
+                                       "log-probability was floored to the smallest returned one"}
     m["oracle"] = metrics.oracle(y, scores, part)
     m.update({"split": prep.split, "part": part, "dataset": prep.dataset, "seed": prep.seed,
               "leaky": LEAKY[prep.split], "detector": det.name,

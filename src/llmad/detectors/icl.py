@@ -36,6 +36,7 @@ class InContext(Detector):
         self._embedder = None
         self._pool_vecs = None
         self._memo: dict[tuple[str, str], float] = {}  # (prefix, query) -> score
+        self._floored: dict[tuple[str, str], int] = {}  # served model: labels floored for that prompt
         self._anchor_state = None  # kNN prompting: (prefix, anchor probabilities, their negative entropies)
 
     # -- pieces ------------------------------------------------------------------------------
@@ -148,7 +149,13 @@ class InContext(Detector):
                                  reuse_prefix=self.config.reuse_prefix, progress=progress)
             if len(self._memo) > MEMO_MAX:
                 self._memo.clear()
+                self._floored.clear()
             self._memo.update({(pre, q): float(v) for q, v in zip(todo, lp[:, 1] - lp[:, 0])})
+            floored = getattr(self.lm(), "last_missing", None)  # a server: labels absent from its top tokens
+            if floored is not None:
+                self._floored.update({(pre, q): int(v) for q, v in zip(todo, floored)})
+        if self.config.base_url:
+            self.details_["labels_floored"] = [self._floored.get((pre, q), 0) for q in queries]
         return np.array([self._memo[(pre, q)] for q in queries], dtype="float64")
 
     def _anchors(self, progress=None):

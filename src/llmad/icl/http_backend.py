@@ -121,6 +121,7 @@ class OpenAIServer:
               reuse_prefix: bool = True, progress: Progress = None) -> np.ndarray:
         """(n, len(labels)) log-probabilities of each label word's first token after ``prefix + query``."""
         out = np.empty((len(queries), len(labels)), dtype="float64")
+        self.last_missing = np.zeros(len(queries), dtype=int)  # labels floored, per query of this call
 
         def one(i: int):
             choice = self._complete(prefix + queries[i], 1, self.top_logprobs, reuse_prefix)
@@ -131,6 +132,7 @@ class OpenAIServer:
             for i, (row, missing) in pool.map(one, range(len(queries))):
                 out[i] = row
                 self.missing += missing
+                self.last_missing[i] = missing
                 done += 1
                 if progress and (done % batch_size == 0 or done == len(queries)):
                     progress(done, len(queries))
