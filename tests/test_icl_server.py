@@ -114,7 +114,7 @@ def test_knn_vote_and_balanced_anchors():
 
 
 @needs_smollm2
-def test_knn_prompting_scores_are_votes_and_survive_save_and_load(tmp_path):
+def test_knn_prompting_scores_are_votes_and_survive_save_and_load(tmp_path, monkeypatch):
     from llmad.detectors.base import load_detector
 
     prep = runs.prepare("flowbench/sample")
@@ -130,6 +130,13 @@ def test_knn_prompting_scores_are_votes_and_survive_save_and_load(tmp_path):
     doc = json.loads((tmp_path / "k" / "detector.json").read_text())
     assert doc["config"]["scoring"] == "knn-prompting"
     np.testing.assert_allclose(load_detector(tmp_path / "k").decision_function(test), s, atol=1e-6)
+    # a full memo is emptied without losing the scores of the call that overflows it
+    import llmad.detectors.icl as icl_module
+
+    monkeypatch.setattr(icl_module, "MEMO_MAX", 3)
+    more = det.decision_function(prep.part("test").iloc[:8])
+    np.testing.assert_allclose(more[:6], s, atol=1e-6)
+    assert len(det._memo) == 2
     # an anchor scored as a query is its own nearest neighbour (KL 0): its vote leans to its label
     a = det.info_["anchors"][0]
     kind, prompt = det.info_["kind"], det.prompt

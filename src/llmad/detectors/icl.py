@@ -35,8 +35,7 @@ class InContext(Detector):
         self._lm = None
         self._embedder = None
         self._pool_vecs = None
-        self._memo: dict[tuple[str, str], float] = {}  # (prefix, query) -> score
-        self._floored: dict[tuple[str, str], int] = {}  # served model: labels floored for that prompt
+        self._memo: dict[tuple[str, str], object] = {}  # (prefix, query) -> what scoring it gave
         self._anchor_state = None  # kNN prompting: (prefix, anchor probabilities, their negative entropies)
 
     # -- pieces ------------------------------------------------------------------------------
@@ -138,25 +137,36 @@ class InContext(Detector):
             used.append([pool[j]["id"] for j in row])
         return queries, used
 
+    def _remembered(self, pre: str, queries: list[str], compute, chunk: int | None = None) -> list:
+        """The value of each query's prompt, each distinct prompt computed once (``compute(list of queries)``, in
+        chunks of ``chunk``) and remembered, at most ``MEMO_MAX`` of them."""
+        got = {q: self._memo[(pre, q)] for q in dict.fromkeys(queries) if (pre, q) in self._memo}
+        todo = [q for q in dict.fromkeys(queries) if q not in got]
+        step = chunk or max(len(todo), 1)
+        for start in range(0, len(todo), step):
+            part = todo[start:start + step]
+            got.update(zip(part, compute(part)))
+        if len(self._memo) + len(todo) > MEMO_MAX:
+            self._memo.clear()
+        self._memo.update({(pre, q): got[q] for q in todo})
+        return [got[q] for q in queries]
+
     def _logodds(self, texts: list[str], progress=None) -> np.ndarray:
         """Log-odds of Abnormal over Normal; each distinct prompt is scored once (and remembered)."""
         queries, used = self._queries(texts)
         self.details_ = {"demos": used} if used is not None else {}
-        pre = self._prefix()
-        todo = list(dict.fromkeys(q for q in queries if (pre, q) not in self._memo))
-        if todo:
-            lp = self.lm().score(pre, todo, P.LABELS, batch_size=self.config.batch_size,
-                                 reuse_prefix=self.config.reuse_prefix, progress=progress)
-            if len(self._memo) > MEMO_MAX:
-                self._memo.clear()
-                self._floored.clear()
-            self._memo.update({(pre, q): float(v) for q, v in zip(todo, lp[:, 1] - lp[:, 0])})
-            floored = getattr(self.lm(), "last_missing", None)  # a server: labels absent from its top tokens
-            if floored is not None:
-                self._floored.update({(pre, q): int(v) for q, v in zip(todo, floored)})
-        if self.config.base_url:
-            self.details_["labels_floored"] = [self._floored.get((pre, q), 0) for q in queries]
-        return np.array([self._memo[(pre, q)] for q in queries], dtype="float64")
+        pre, lm = self._prefix(), self.lm()
+
+        def compute(part):
+            lp = lm.score(pre, part, P.LABELS, batch_size=self.config.batch_size,
+                          reuse_prefix=self.config.reuse_prefix, progress=progress)
+            floored = lm.last_missing if lm.last_missing is not None else np.zeros(len(part), dtype=int)
+            return [(float(v), int(f)) for v, f in zip(lp[:, 1] - lp[:, 0], floored)]
+
+        values = self._remembered(pre, queries, compute)
+        if self.config.base_url:  # a server: label words absent from its top tokens were floored
+            self.details_["labels_floored"] = [f for _, f in values]
+        return np.array([v for v, _ in values], dtype="float64")
 
     def _anchors(self, progress=None):
         """The anchors' next-token probabilities under the shared prompt, computed once (and again after
@@ -178,16 +188,15 @@ class InContext(Detector):
         pre, prob, neg_entropy = self._anchors()
         labels = np.array([a["label"] for a in self.info_["anchors"]])
         queries = [P.query(t, self.prompt, self.info_["kind"]) for t in texts]
-        todo = list(dict.fromkeys(q for q in queries if (pre, q) not in self._memo))
-        for start in range(0, len(todo), 256):  # bounded memory: 256 queries x vocabulary at a time
-            part = todo[start:start + 256]
+
+        def compute(part):
             logq = self.lm().distributions(pre, part, batch_size=self.config.batch_size,
                                            reuse_prefix=self.config.reuse_prefix, progress=progress)
             kl = neg_entropy[None, :] - np.maximum(logq.astype("float64"), -1e30) @ prob.T
-            if len(self._memo) > MEMO_MAX:
-                self._memo.clear()
-            self._memo.update({(pre, q): float(v) for q, v in zip(part, knn_vote(kl, labels, self.config.neighbours))})
-        return np.array([self._memo[(pre, q)] for q in queries], dtype="float64")
+            return knn_vote(kl, labels, self.config.neighbours).tolist()
+
+        # bounded memory: 256 queries x vocabulary at a time
+        return np.array(self._remembered(pre, queries, compute, chunk=256), dtype="float64")
 
     def decision_function(self, x: pd.DataFrame) -> np.ndarray:
         if "kind" not in self.info_:

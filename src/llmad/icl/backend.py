@@ -48,6 +48,7 @@ class CausalLM:
 
         # transformers 5.x names the key/value cache ``cache``; 4.x ``past_key_values``
         self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self.last_missing = None  # label words come from the tokenizer, none is ever floored (see http_backend)
         self._prefix_key: str | None = None
         self._prefix_cache = None
         self._prefix_ids = None

@@ -53,8 +53,8 @@ def balanced_anchors(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def knn_vote(dists: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Anomaly score of each query row of ``dists`` (queries x anchors, smaller is nearer): the share of
-    anomalous anchors among its ``k`` nearest, each weighted by ``exp(-d / median d of the k)``, so that ties
-    between equal votes are broken by how near the anchors are."""
+    anomalous anchors among its ``k`` nearest, each weighted by ``exp(-(d - nearest d) / median d of the k)``,
+    so that ties between equal votes are broken by how near the anchors are."""
     labels = np.asarray(labels, dtype="float64")
     k = min(k, dists.shape[1])
     ix = np.argpartition(dists, k - 1, axis=1)[:, :k]

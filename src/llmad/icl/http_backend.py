@@ -87,6 +87,7 @@ class OpenAIServer:
         self.timeout = timeout
         self.parallel = max(1, parallel)
         self.missing = 0  # labels absent from the returned top tokens, over this backend's life
+        self.last_missing: np.ndarray | None = None  # labels floored, per query of the last ``score``
         self._key = next((os.environ[k] for k in KEY_ENV if os.environ.get(k)), None)
 
     def _post(self, path: str, body: dict) -> dict:
@@ -121,7 +122,7 @@ class OpenAIServer:
               reuse_prefix: bool = True, progress: Progress = None) -> np.ndarray:
         """(n, len(labels)) log-probabilities of each label word's first token after ``prefix + query``."""
         out = np.empty((len(queries), len(labels)), dtype="float64")
-        self.last_missing = np.zeros(len(queries), dtype=int)  # labels floored, per query of this call
+        self.last_missing = np.zeros(len(queries), dtype=int)
 
         def one(i: int):
             choice = self._complete(prefix + queries[i], 1, self.top_logprobs, reuse_prefix)
