@@ -347,6 +347,10 @@ def train(
                                   "or cv (max F1 on out-of-fold scores over train + valid; --threshold-folds extra "
                                   "fits). Test records never choose it."),
     threshold_folds: int = typer.Option(5, help="Folds of the cv threshold."),
+    train_fraction: Optional[float] = typer.Option(None, help="Fit on this share of the train part (stratified, "
+                                                   "seeded; any detector): the sample-efficiency study's knob."),
+    init: Optional[Path] = typer.Option(None, help="[sft] Start from the weights of this saved sft model (same "
+                                        "backbone, adapter and target): continued training, transfer."),
     inference: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "inference")),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
@@ -394,7 +398,8 @@ def train(
                      log_options=_log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed,
                                               text, fields),
                      checkpoint_dir=checkpoint_dir, reporter=REPORTER, command=_command(),
-                     threshold=threshold, threshold_folds=threshold_folds)
+                     threshold=threshold, threshold_folds=threshold_folds, train_fraction=train_fraction,
+                     init=init)
     det = res.detector
     extra = ""
     if "parameters" in det.info_:
@@ -578,6 +583,58 @@ def bench(
         out.print(f"transformers.pipeline on the same LoRA model and texts: {p['default_per_s']:.0f} rec/s "
                   f"(default), {p[f'batch{cfg.batch_size}_per_s']:.0f} rec/s (batch {cfg.batch_size}); "
                   f"default detector is {p['speedup_default_detector']:.1f}x the default pipeline")
+
+
+@app.command()
+def study(
+    name: str = typer.Argument(..., help="Study: efficacy, stability, sample-efficiency, robustness, cross-dataset, "
+                               "bias, forgetting, transfer, online, icl."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="TOML config of the grid (configs/NAME-cpu.toml "
+                                               "are ready to run); default: one gbdt on the packaged sample."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Folder of results.json, cells.jsonl, report.md / "
+                                           ".html and plots (default runs/studies/NAME); a rerun resumes there."),
+    jobs: int = typer.Option(1, help="Cells run at once in worker processes (each gets its share of the CPUs)."),
+    retry_failed: bool = typer.Option(False, help="Run again the cells that failed last time."),
+    report_only: bool = typer.Option(False, help="Only rebuild the report from the folder's results.json."),
+    plan_only: bool = typer.Option(False, "--plan", help="List the cells (and which are done) without running."),
+):
+    """Run a study (a grid of train + evaluate cells) resumably and write its report (Markdown, HTML, PNG).
+
+    Each cell is saved as it finishes; rerunning the same command skips finished cells, so an interrupted
+    study loses nothing. A failing cell is recorded with its error and the study goes on (exit code 1).
+    """
+    from llmad.studies import STUDIES, default_out, plan, run_study
+    from llmad.studies.config import read_config
+    from llmad.studies.report import rebuild
+    from llmad.studies.store import CellStore, cell_key
+
+    if name not in STUDIES:
+        raise LlmadError(f"unknown study {name!r}; known: {', '.join(STUDIES)}")
+    folder = out_dir or default_out(name)
+    if report_only:
+        if not (folder / "results.json").is_file():
+            raise LlmadError(f"{folder}: no results.json to build a report from (run the study first)")
+        paths = rebuild(folder)
+        err.print(f"report: {paths['markdown']}, {paths['html']}")
+        return
+    if plan_only:
+        cfg, _ = read_config(config_file, name)
+        store = CellStore(folder) if folder.exists() else None
+        t = Table("#", "dataset", "detector", "seed", "knob", "status", title=f"{name}: cells")
+        for i, c in enumerate(plan(name, cfg)):
+            knob = ", ".join(f"{k}={c[k]}" for k in ("fraction", "then", "to", "init", "prompt", "demos",
+                                                      "calibrate") if k in c)
+            rec = store.cells.get(cell_key(c)) if store else None
+            t.add_row(str(i + 1), c["dataset"], c["detector"], str(c["seed"]), knob, rec["status"] if rec else "to run")
+        out.print(t)
+        return
+    doc = run_study(name, config_file, folder, jobs=jobs, retry_failed=retry_failed, reporter=REPORTER,
+                    command=_command())
+    counts = doc["counts"]
+    err.print(f"{name}: {counts.get('ok', 0)} cells ok, {counts.get('failed', 0)} failed; "
+              f"results {folder / 'results.json'}; report {doc['report']['markdown']}, {doc['report']['html']}")
+    if counts.get("failed"):
+        raise typer.Exit(1)
 
 
 DEMO_SFT = {"backbone": "minilm", "adapter": "lora", "template": "deciles", "max_length": 32, "max_train": 2000,

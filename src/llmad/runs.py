@@ -105,12 +105,18 @@ class TrainResult:
 def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *, split: str | None = None,
           seed: int = 0, out: str | Path | None = None, log_options: Any = None,
           checkpoint_dir: str | Path | None = None, reporter: Reporter = SILENT, command: str | None = None,
-          threshold: str = "valid", threshold_folds: int = 5, **overrides: Any) -> TrainResult:
+          threshold: str = "valid", threshold_folds: int = 5, train_fraction: float | None = None,
+          init: str | Path | None = None, **overrides: Any) -> TrainResult:
     """Fit ``detector`` (a name) with ``config`` (dict or config object; ``overrides`` on top) on the train
     part, choose its threshold, and save it to ``out`` when given.
 
     ``threshold``: ``valid`` (max F1 on the validation part) or ``cv`` (max F1 on out-of-fold scores over
     train + valid, ``threshold_folds`` extra fits; see :meth:`Detector.fit`).
+
+    ``train_fraction``: fit on this share of the train part (a stratified sample seeded by ``seed``; the
+    validation part and the threshold rule are unchanged) — what the sample-efficiency study varies.
+    ``init``: a saved model of the same detector whose learnt weights training starts from (the fine-tuned
+    language model: continued training, for the forgetting and transfer studies).
 
     ``seed`` seeds the split, and the detector too unless its configuration names a seed.
     ``dataset`` may be a :class:`Prepared` (already loaded and split) to train several detectors on one load.
@@ -124,7 +130,15 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
         if detector != "sft":
             raise LlmadError("checkpoints are for the fine-tuned language model (--detector sft)")
         fit_options["checkpoint_dir"] = checkpoint_dir
+    if init is not None:
+        if detector != "sft":
+            raise LlmadError("init (continue training a saved model) is for the fine-tuned language model "
+                             "(--detector sft)")
+        fit_options["init"] = init
     train_part, valid_part = prep.part("train"), prep.part("valid")
+    n_train_part = len(train_part)
+    if train_fraction is not None:
+        train_part = fraction_of(train_part, train_fraction, prep.seed)
     t0 = time.perf_counter()
     what = f"training {detector} on {len(train_part):,} records"
     if threshold == "cv":
@@ -135,6 +149,11 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
     det.run_ = {"dataset": prep.dataset, "split": prep.split, "seed": prep.seed, "n_train": int(len(train_part)),
                 "n_valid": int(len(valid_part)), "fit_seconds": seconds, "command": command,
                 "threshold": threshold}
+    if train_fraction is not None:
+        det.run_["train_fraction"] = {"fraction": float(train_fraction), "of": int(n_train_part),
+                                      "note": f"stratified sample of the train part (seed {prep.seed})"}
+    if init is not None:
+        det.run_["init"] = str(init)
     if prep.log_options is not None:
         det.run_["log_options"] = prep.log_options.to_dict()
         timeout = prep.table.attrs.get("logs", {}).get("session_timeout")
@@ -143,6 +162,21 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
     if out is not None:
         det.save(out)
     return TrainResult(det, Path(out) if out is not None else None, prep, seconds, det.run_)
+
+
+def fraction_of(train: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """A stratified, seeded sample of ``fraction`` of the training records (at least one of each class)."""
+    from llmad.data.splits import stratified_sample
+
+    if not 0 < fraction <= 1:
+        raise LlmadError(f"train fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return train
+    n = max(2, int(round(len(train) * fraction)))
+    ix = np.sort(stratified_sample(train["label"].to_numpy(), n, seed))
+    out = train.iloc[ix].reset_index(drop=True)
+    out.attrs = train.attrs
+    return out
 
 
 def _detector(model: str | Path | Detector) -> Detector:

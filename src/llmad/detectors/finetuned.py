@@ -124,13 +124,17 @@ class FineTuned(Detector):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, checkpoint_dir: str | Path | None = None,
-             progress=None) -> None:
-        """Fine-tune; with ``checkpoint_dir`` a crashed run resumes from its last checkpoint."""
+             progress=None, init: str | Path | None = None) -> None:
+        """Fine-tune; with ``checkpoint_dir`` a crashed run resumes from its last checkpoint; with ``init`` (a
+        saved sft model of the same backbone, adapter and target) training starts from its weights."""
         c = self.config
         y = self._labels(train)
         idx = subsample(len(train), y, c.train_frac, c.max_train, c.seed)
         train = train.iloc[idx]
         self._build()
+        if init is not None:
+            self._load_weights(Path(init), check_config=True)
+            self.info_["init"] = str(init)
         self._fit_text(train)
         enc = self._encode(self._texts(train))
         self.info_["n_train_used"] = int(len(enc))
@@ -225,8 +229,37 @@ class FineTuned(Detector):
         save_file({k: v.cpu().contiguous() for k, v in state.items()}, str(path / WEIGHTS))
         self.tokenizer_.save_pretrained(path / "tokenizer")
 
+    def initialise(self) -> FineTuned:
+        """Build the backbone with a fresh, untrained head (seeded by the config's seed), scoring with PyTorch:
+        what the bias study probes before any fine-tuning."""
+        self._build()
+        return self
+
+    def text_scores(self, texts: list[str]) -> np.ndarray:
+        """P(anomalous) of raw texts, as the model reads them (no text layer): content-free probes, prefixes."""
+        return _score(self._logits(list(texts)))
+
     def _load_state(self, path: Path) -> None:
         self._build(tokenizer_dir=str(path / "tokenizer"))
+        self._load_weights(path)
+
+    def _load_weights(self, path: Path, check_config: bool = False) -> None:
+        if check_config:
+            from llmad.detectors.base import read_saved
+
+            doc = read_saved(path)
+            if doc["detector"] != self.name:
+                raise LlmadError(f"{path}: init needs a saved sft model, this is {doc['detector']!r}")
+            saved = doc["config"]
+            for key, mine in (("backbone", self.config.backbone), ("target", self.config.target),
+                              ("layers", self.config.layers)):
+                if saved.get(key, mine) != mine:
+                    raise LlmadError(f"{path}: init model has {key} {saved.get(key)!r}, this one {mine!r}")
+            if (saved.get("adapter") or {}).get("kind", self.config.adapter.kind) != self.config.adapter.kind:
+                raise LlmadError(f"{path}: init model has adapter {saved['adapter']['kind']!r}, this one "
+                                 f"{self.config.adapter.kind!r}")
+        if not (path / WEIGHTS).is_file():
+            raise LlmadError(f"{path}: incomplete model folder, {WEIGHTS} is missing")
         state = load_file(str(path / WEIGHTS), device="cpu")
         expected = trainable_state(self.model_)
         missing = set(expected) - set(state)
