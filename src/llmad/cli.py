@@ -432,8 +432,9 @@ def evaluate(
     split_kind: Optional[str] = typer.Option(None, "--split", help="Split (default: the one trained with)."),
     part: str = typer.Option("test", help="train, valid or test."),
     seed: Optional[int] = typer.Option(None, help="Split seed (default: the training seed)."),
-    perturb: Optional[str] = typer.Option(None, help="[logs] Unstable-log test: KIND:RATIO[:SEED], e.g. "
-                                          "insert_words:0.1 (insert_words, drop_events, duplicate_events, shuffle_events)."),
+    perturb: Optional[str] = typer.Option(None, help="Unstable-input test: KIND:RATIO[:SEED], e.g. "
+                                          "insert_words:0.1 (logs: insert_words, drop_events, duplicate_events, shuffle_events; job records: "
+                                          "missing_values, jitter)."),
     limit: Optional[int] = typer.Option(None, help="Score a stratified, seeded sample of this many records of the "
                                         "part (in-context learning is slow on a CPU); the report says so."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),

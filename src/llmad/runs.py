@@ -190,7 +190,8 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
 
     Defaults come from the model: the dataset, split and seed it was trained with. ``limit``: score a
     stratified, seeded sample of that many records of the part (prompting is slow on a CPU). ``perturbation``
-    (:class:`llmad.data.logs.perturb.Perturbation`) rewrites the test windows of a log dataset first.
+    (:class:`llmad.data.logs.perturb.Perturbation`) rewrites the test windows of a log dataset (or the test
+    records of a workflow: ``missing_values``, ``jitter``) first.
     """
     det = _detector(model)
     if isinstance(dataset, Prepared):
@@ -255,7 +256,11 @@ def _perturbed(data: pd.DataFrame, perturbation: Any, part: str, prep: Prepared)
     if part != "test":
         raise LlmadError("perturbations apply to the test part only")
     if not prep.is_logs:
-        raise LlmadError("perturbations rewrite log messages; this is a Flow-Bench dataset")
+        from llmad.data.perturb_records import RECORD_KINDS, perturb_records
+
+        if not perturbation.for_records:
+            raise LlmadError(f"{perturbation.kind} rewrites log messages; job records take {', '.join(RECORD_KINDS)}")
+        return perturb_records(data, perturbation.kind, perturbation.ratio, perturbation.seed)
     opts = prep.log_options or LogOptions()
     # the messages are rewritten; the model's own text layer renders them in its mode (templates are matched)
     return perturb(data, perturbation, TextConfig("masked", opts.separator, opts.collapse_repeats, opts.max_chars))

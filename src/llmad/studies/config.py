@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from llmad import LlmadError
-from llmad.config import from_dict, option, to_dict
+from llmad.config import check_choices, from_dict, option, to_dict
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,16 @@ class DetectorSpec:
     detector: str = option("gbdt", "Detector name (gbdt, iforest, tfidf, sft, icl).")
     label: str = option("", "Name in tables and plots (default: the detector's name).")
     config: dict | None = option(None, "The detector's settings (as in `llmad train --config`).")
+    only: str = option("", "Run it only on the datasets of one family: flowbench or logs (default: all).",
+                       ("", "flowbench", "logs"))
+
+    def __post_init__(self):
+        check_choices(self)
+
+    def applies_to(self, dataset: str) -> bool:
+        from llmad import datasets
+
+        return not self.only or ("logs" if datasets.is_logs(dataset) else "flowbench") == self.only
 
     @property
     def name(self) -> str:
@@ -50,8 +60,9 @@ class StudyConfig:
     limit: int | None = option(None, "Evaluate on a stratified sample of this many test records (slow detectors).")
     fractions: tuple[float, ...] = option((0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
                                           "sample-efficiency, transfer: shares of the training records.")
-    perturbations: tuple[str, ...] = option(("insert_words", "drop_events", "duplicate_events", "shuffle_events"),
-                                            "robustness: perturbation kinds.")
+    perturbations: tuple[str, ...] = option(("insert_words", "drop_events", "duplicate_events", "shuffle_events",
+                                             "missing_values", "jitter"),
+                                            "robustness: perturbation kinds (each dataset gets those of its family).")
     ratios: tuple[float, ...] = option((0.0, 0.05, 0.1, 0.2, 0.3), "robustness: perturbation ratios.")
     probes: tuple[str, ...] = option(("", "N/A", "[MASK]", "none"), "bias: content-free inputs probed.")
     inits: int = option(5, "bias: head initialisations (seeds 0 .. inits-1).")

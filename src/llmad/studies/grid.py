@@ -8,6 +8,8 @@ on a rerun, and changing any setting makes a new cell rather than reusing a stal
 from __future__ import annotations
 
 from llmad import LlmadError, datasets
+from llmad.data.logs.perturb import KINDS as LOG_KINDS
+from llmad.data.perturb_records import RECORD_KINDS
 from llmad.studies.config import DetectorSpec, StudyConfig
 
 STUDIES = ("efficacy", "stability", "sample-efficiency", "robustness", "cross-dataset", "bias", "forgetting",
@@ -16,7 +18,7 @@ ABOUT = {
     "efficacy": "the main table: P / R / F1 / ROC-AUC / PR-AUC, training time, trainable parameters",
     "stability": "mean ± std over seeds (at least 3), box plots",
     "sample-efficiency": "learning curves over shares of the training records",
-    "robustness": "F1 under unstable logs: each perturbation at several ratios",
+    "robustness": "F1 under unstable input: each perturbation of the test logs or job records at several ratios",
     "cross-dataset": "train on A, test on B, for every pair of one family: a heat map",
     "bias": "a fresh classification head on content-free input, over head initialisations, before and after "
             "fine-tuning",
@@ -33,6 +35,12 @@ def _base(study: str, cfg: StudyConfig, spec: DetectorSpec, dataset: str, seed: 
             "spec": {"detector": spec.detector, "config": spec.settings()}, "seed": int(seed),
             "split": cfg.split, "threshold": cfg.threshold, "limit": cfg.limit,
             "log_options": dict(cfg.log_options) if cfg.log_options and datasets.is_logs(dataset) else None}
+
+
+def _kinds_for(dataset: str, cfg: StudyConfig) -> list[str]:
+    """The config's perturbations that apply to this dataset (log windows or job records)."""
+    kinds = LOG_KINDS if datasets.is_logs(dataset) else RECORD_KINDS
+    return [k for k in cfg.perturbations if k in kinds]
 
 
 def _families(cfg: StudyConfig) -> dict[str, list[str]]:
@@ -70,9 +78,22 @@ def plan(study: str, cfg: StudyConfig) -> list[dict]:
     if study == "stability" and len(cfg.seeds) < 3:
         raise LlmadError(f"the stability study needs at least 3 seeds, the config has {len(cfg.seeds)}")
     if study == "robustness":
-        flows = [d for d in cfg.datasets if not datasets.is_logs(d)]
-        if flows:
-            raise LlmadError(f"the robustness study perturbs log messages; {flows} are Flow-Bench workflows")
+        for d in cfg.datasets:
+            if not _kinds_for(d, cfg):
+                raise LlmadError(f"no perturbation of the config applies to {d}: log windows take "
+                                 f"{', '.join(LOG_KINDS)}, job records {', '.join(RECORD_KINDS)}")
+    cells: list[dict] = []
+    plain = plan_cells(study, cfg, specs)
+    for c in plain:
+        spec = next(s for s in specs if s.name == c["detector"])
+        if spec.applies_to(c["dataset"]):
+            cells.append(c)
+    if not cells:
+        raise LlmadError(f"the {study} study has no cell: every detector is limited to datasets of another family")
+    return cells
+
+
+def plan_cells(study: str, cfg: StudyConfig, specs) -> list[dict]:
     cells: list[dict] = []
     if study in ("efficacy", "stability", "online"):
         for d in cfg.datasets:
@@ -90,7 +111,7 @@ def plan(study: str, cfg: StudyConfig) -> list[dict]:
         for d in cfg.datasets:
             for s in specs:
                 for seed in cfg.seeds:
-                    cells.append({**_base(study, cfg, s, d, seed), "perturbations": list(cfg.perturbations),
+                    cells.append({**_base(study, cfg, s, d, seed), "perturbations": _kinds_for(d, cfg),
                                   "ratios": [float(r) for r in cfg.ratios]})
     elif study == "cross-dataset":
         fams = _families(cfg)

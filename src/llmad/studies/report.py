@@ -99,7 +99,9 @@ def _main_table(doc: dict, figs: Figures, box: bool) -> list[Table]:
                 for i, v in enumerate(vals):
                     ax.scatter(np.full(len(v), i + 1), v, s=10, alpha=0.6)
             else:
-                ax.bar(dets, [_mean(v) for v in vals], yerr=[_std(v) for v in vals], capsize=4)
+                several = any(len(v) > 1 for v in vals)
+                ax.bar(dets, [_mean(v) for v in vals], yerr=[_std(v) for v in vals] if several else None,
+                       capsize=4)
             ax.set_title(ds[0] if isinstance(ds, tuple) else ds, fontsize=9)
             ax.set_ylabel("test F1")
             ax.set_ylim(0, 1.02)

@@ -34,8 +34,17 @@ class Perturbation:
     seed: int = 0
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise LlmadError(f"unknown perturbation {self.kind!r}; choose one of {', '.join(KINDS)}")
+        from llmad.data.perturb_records import RECORD_KINDS
+
+        if self.kind not in KINDS + RECORD_KINDS:
+            raise LlmadError(f"unknown perturbation {self.kind!r}; choose one of {', '.join(KINDS)} (log windows) "
+                             f"or {', '.join(RECORD_KINDS)} (job records)")
+
+    @property
+    def for_records(self) -> bool:
+        from llmad.data.perturb_records import RECORD_KINDS
+
+        return self.kind in RECORD_KINDS
         if not 0 <= self.ratio <= 1:
             raise LlmadError(f"perturbation ratio must be in [0, 1], got {self.ratio}")
 
@@ -94,6 +103,8 @@ def perturb(windows: pd.DataFrame, p: Perturbation, text: TextConfig | None = No
     """
     if "messages" not in windows.columns:
         raise LlmadError("perturbations need a windows table with a 'messages' column (a log dataset)")
+    if p.for_records:
+        raise LlmadError(f"{p.kind} perturbs job records; log windows take {', '.join(KINDS)}")
     if "part" in windows.columns and (windows["part"] != "test").any():
         raise LlmadError("perturbations apply to the test part only; pass split(table)['test']")
     vocab = sorted({w for msgs in windows["messages"] for m in msgs for w in m.split() if w.isalpha()})
