@@ -638,6 +638,37 @@ def study(
         raise typer.Exit(1)
 
 
+@app.command()
+def serve(
+    model_dir: Path = typer.Argument(..., help="A trained detector folder (llmad train --out)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but loopback needs a token."),
+    port: int = typer.Option(8000, help="Port."),
+    token_file: Optional[Path] = typer.Option(None, help="File holding the bearer token (default: $LLMAD_API_TOKEN)."),
+    max_body_bytes: int = typer.Option(8 * 2**20, help="Largest request body (413 beyond)."),
+    max_records: int = typer.Option(10_000, help="Most records or log lines per request (413 beyond)."),
+    queue_records: int = typer.Option(50_000, help="Records waiting to be scored before requests get 429."),
+    batch_records: int = typer.Option(2048, help="Most records per micro-batch."),
+    batch_wait_ms: float = typer.Option(2.0, help="Wait to fill a micro-batch (ms)."),
+):
+    """Serve a detector over HTTP: /v1/detect, /v1/stream (NDJSON, state per stream), /healthz, /readyz,
+    /metrics (Prometheus), OpenAPI at /docs. Needs pip install 'llmad[serve]'."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise LlmadError(f"llmad serve needs {e.name!r}: pip install 'llmad[serve]'") from None
+    from llmad.serve import ServeConfig, check_host, read_token
+    from llmad.serve import serve as run_service
+
+    token = read_token(token_file)
+    cfg = ServeConfig(host=host, port=port, max_body_bytes=max_body_bytes, max_records=max_records,
+                      queue_records=queue_records, batch_records=batch_records, batch_wait_ms=batch_wait_ms)
+    check_host(host, token)
+    err.print(f"serving {model_dir} on http://{host}:{port} ({'bearer token required' if token else 'no token: loopback only'}); "
+              "OpenAPI at /docs")
+    run_service(model_dir, cfg, token)
+
+
 DEMO_SFT = {"backbone": "minilm", "adapter": "lora", "template": "deciles", "max_length": 32, "max_train": 2000,
             "train": {"epochs": 2, "batch_size": 32}}
 

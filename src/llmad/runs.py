@@ -346,16 +346,24 @@ def scored_metrics(scored: pd.DataFrame, threshold: float) -> dict | None:
     return out
 
 
-def _read_log_file(det: Detector, path: Path, log_options: Any, reporter: Reporter) -> tuple[pd.DataFrame, dict]:
+def log_read_options(det: Detector, log_options: Any = None):
+    """How a new raw file is read for a log model: its saved options (text, fields, ...), ``log_options``
+    on top, and the format / grouping of the dataset it was trained on where not given."""
     from llmad.data.logs.options import LogOptions
-    from llmad.data.logs.scoring import file_windows, scoring_options
+    from llmad.data.logs.scoring import scoring_options
 
     saved = {k: v for k, v in (det.run_.get("log_options") or {}).items()
              if k not in LOG_READ_KEYS + ("dedup", "train", "valid")}
     opts = LogOptions.from_dict(saved)
     if log_options is not None:
         opts = opts.merged(**_as_dict(log_options))
-    opts = scoring_options(det.run_.get("dataset"), opts)
+    return scoring_options(det.run_.get("dataset"), opts)
+
+
+def _read_log_file(det: Detector, path: Path, log_options: Any, reporter: Reporter) -> tuple[pd.DataFrame, dict]:
+    from llmad.data.logs.scoring import file_windows
+
+    opts = log_read_options(det, log_options)
     with reporter.task(f"reading {path}") as update:
         w = file_windows(path, opts, progress=update, trained_timeout=det.run_.get("session_timeout"))
     info = w.attrs["logs"]
