@@ -474,7 +474,8 @@ def _print_metrics(m: dict):
 @app.command()
 def detect(
     model_dir: Path,
-    input_file: Path = typer.Argument(..., help="A CSV of job records, or a raw log file for a log model."),
+    input_file: Path = typer.Argument(..., help="A CSV / Parquet of job records, or a raw log file for a log model; "
+                                      "or a folder of them (each file scored alone, a 'file' column added)."),
     out_file: Path = typer.Option(..., "--out", help="JSON-lines file: one {id, score, label} per record "
                                   "(logs: per window, with first_line / last_line)."),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
@@ -486,13 +487,28 @@ def detect(
                    "marked incomplete. Default: learnt from the training sessions; 0 marks none."),
     json_metrics: Optional[Path] = typer.Option(None, "--metrics-json", help="Also write the metrics (files with "
                                                 "labels) to this JSON file."),
+    engine: str = typer.Option("local", help="local (this process) or ray (Ray Data: a pool of model actors over "
+                               "the files; pip install 'llmad[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, help="[ray] Join this cluster (ray://host:10001, auto); "
+                                              "default: start one on this machine."),
+    actors: int = typer.Option(2, help="[ray] Model actors (each loads the model once)."),
 ):
     """Score a CSV of job records (Flow-Bench columns) or a raw log file (per window, with line ranges).
     When the file carries labels (a <Label> field, or --labels for sessions) the metrics are printed."""
     given = {"format": fmt, "grouping": grouping, "window": window, "step": step, "labels": labels,
              "max_unparsed": 1.0 if allow_unparsed else None, "session_timeout": session_timeout}
-    res = runs.score(model_dir, input_file, log_options={k: v for k, v in given.items() if v is not None} or None,
-                     reporter=REPORTER)
+    opts = {k: v for k, v in given.items() if v is not None} or None
+    if engine not in ("local", "ray"):
+        raise LlmadError(f"unknown engine {engine!r}; choose local or ray")
+    if engine == "ray":
+        from llmad.scale.ray_batch import score_with_ray
+
+        res = score_with_ray(model_dir, input_file, address=ray_address, actors=actors, log_options=opts,
+                             reporter=REPORTER)
+    elif input_file.is_dir():
+        res = runs.score_files(model_dir, input_file, log_options=opts, reporter=REPORTER)
+    else:
+        res = runs.score(model_dir, input_file, log_options=opts, reporter=REPORTER)
     with open(out_file, "w", encoding="utf-8") as fh:
         for rec in res.to_dict(orient="records"):
             if rec.get("session", "") is None:
@@ -500,8 +516,9 @@ def detect(
             fh.write(json.dumps({k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()}) + "\n")
     n_anom = int(res["label"].sum())
     read = res.attrs.get("read") or {}
-    if read:
-        err.print(f"scored {len(res)} windows of {input_file} ({n_anom} anomalous; lines {read['lines']} read, "
+    files = f" in {read['files']} files" if read.get("files") else ""
+    if "lines" in read:
+        err.print(f"scored {len(res)} windows of {input_file}{files} ({n_anom} anomalous; lines {read['lines']} read, "
                   f"{read['quarantined']} quarantined) -> {out_file}")
         edges = read.get("edges")
         if edges and edges.get("marked"):
@@ -511,7 +528,7 @@ def detect(
         elif edges:
             err.print(f"sessions cut by the file's edges are not marked: {edges['note']}")
     else:
-        err.print(f"scored {len(res)} records ({n_anom} anomalous) -> {out_file}")
+        err.print(f"scored {len(res)} records{files} ({n_anom} anomalous) -> {out_file}")
     m = runs.scored_metrics(res, res.attrs["threshold"])
     if m is not None:
         _print_scored_metrics(m)

@@ -291,10 +291,11 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         table, read = _read_log_file(det, Path(data), log_options, reporter)
         log_model = True
     else:
-        from llmad.data.flowbench import read_records_csv
+        from llmad.data.flowbench import read_records_csv, read_records_parquet
 
-        table, read = read_records_csv(Path(data)), {}
-        log_model = False
+        path = Path(data)
+        table = read_records_parquet(path) if path.suffix.lower() == ".parquet" else read_records_csv(path)
+        read, log_model = {}, False
     with reporter.task(f"scoring {len(table):,} {'windows' if log_model else 'records'}") as update:
         scores, proba = det.score_with_types(table)
         update(len(table), len(table))
@@ -319,6 +320,64 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         if len(values) == len(out):
             out[name] = list(values)
     out.attrs = {"read": read, "threshold": float(det.threshold_)}
+    return out
+
+
+RECORD_SUFFIXES = (".csv", ".parquet")
+
+
+def input_files(inputs: str | Path | list) -> list[Path]:
+    """The files of ``inputs``: a file, a folder (its files, sorted, hidden ones skipped; sub-folders too)
+    or a list of either."""
+    items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and not any(x.startswith(".") for x in
+                                                                                f.relative_to(p).parts))
+            if not files:
+                raise LlmadError(f"{p}: the folder holds no file to score")
+            out += files
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise LlmadError(f"{p}: no such file or folder")
+    return out
+
+
+def score_files(model: str | Path | Detector, inputs: str | Path | list, *, log_options: Any = None,
+                reporter: Reporter = SILENT) -> pd.DataFrame:
+    """:func:`score` over every file of ``inputs`` (see :func:`input_files`), one after another: the rows of
+    each file in order, files in order, with a ``file`` column. ``attrs["read"]`` sums what was read.
+    Each file is read alone (its runs' context, its log sessions), exactly as ``score`` on that file."""
+    det = _detector(model)
+    files = input_files(inputs)
+    parts = []
+    with reporter.task(f"scoring {len(files)} files") as update:
+        for i, f in enumerate(files):
+            parts.append(score_file_part(det, f, log_options))
+            update(i + 1, len(files))
+    return combine_parts(parts, det)
+
+
+def score_file_part(det: Detector, path: Path, log_options: Any = None) -> pd.DataFrame:
+    """One file's scores with a ``file`` column (what the Ray actors compute too)."""
+    res = score(det, path, log_options=log_options)
+    read = res.attrs.get("read") or {}
+    res.insert(0, "file", str(path))
+    res.attrs = {"read": read}
+    return res
+
+
+def combine_parts(parts: list[pd.DataFrame], det: Detector, n_files: int | None = None) -> pd.DataFrame:
+    reads = [p.attrs.get("read") or {} for p in parts]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    total: dict = {"files": len(parts) if n_files is None else n_files}
+    for key in ("lines", "windows", "quarantined"):
+        if any(key in r for r in reads):
+            total[key] = int(sum(r.get(key, 0) for r in reads))
+    out.attrs = {"read": total, "threshold": float(det.threshold_)}
     return out
 
 

@@ -255,3 +255,20 @@ def read_records_csv(path: Path) -> pd.DataFrame:
     if "job_id" not in df.columns:
         df.insert(0, "job_id", [str(i) for i in range(len(df))])
     return df
+
+
+def read_records_parquet(path: Path) -> pd.DataFrame:
+    """Read a Parquet file of job records (Flow-Bench columns) for scoring, with clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise LlmadError(f"{path}: no such file")
+    try:
+        df = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several kinds for a damaged or non-Parquet file
+        raise LlmadError(f"{path}: cannot read Parquet: {str(e).splitlines()[0]}") from None
+    for c in _TEXT_COLUMNS:
+        if c in df.columns:
+            df[c] = df[c].astype("string")
+    if "job_id" not in df.columns:
+        df.insert(0, "job_id", [str(i) for i in range(len(df))])
+    return df
