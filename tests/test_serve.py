@@ -263,3 +263,22 @@ def test_detect_refuses_the_wrong_kind_of_input(job_model, tb_model):
         assert c.post("/v1/detect", json={}).status_code == 400
     with TestClient(create_app(tb_model)) as c:
         assert c.post("/v1/detect", json={"records": [{}]}).status_code == 400
+
+
+def test_too_many_requests_in_progress_get_429_before_their_body_is_read(job_model, records):
+    scorer = Scorer(job_model)
+    real = scorer.score_records
+    scorer.score_records = lambda t: (time.sleep(0.5), real(t))[1]
+    app = create_app(scorer, ServeConfig(max_inflight=2))
+    body = {"records": records[:5]}
+
+    async def fire(url):
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            return await asyncio.gather(*(client.post("/v1/detect", json=body) for _ in range(6)))
+
+    with live(app) as (url, _):
+        answers = asyncio.run(fire(url))
+        assert httpx.get(url + "/healthz").status_code == 200  # health is never refused
+    codes = sorted(a.status_code for a in answers)
+    assert codes.count(200) >= 2 and codes.count(429) >= 1 and set(codes) <= {200, 429}
+    assert all("limit 2" in a.json()["error"] for a in answers if a.status_code == 429)

@@ -666,6 +666,7 @@ def serve(
     queue_records: int = typer.Option(50_000, help="Records waiting to be scored before requests get 429."),
     batch_records: int = typer.Option(2048, help="Most records per micro-batch."),
     batch_wait_ms: float = typer.Option(2.0, help="Wait to fill a micro-batch (ms)."),
+    max_inflight: int = typer.Option(64, help="Requests in progress at once before new ones get 429."),
 ):
     """Serve a detector over HTTP: /v1/detect, /v1/stream (NDJSON, state per stream), /healthz, /readyz,
     /metrics (Prometheus), OpenAPI at /docs. Needs pip install 'llmad[serve]'."""
@@ -679,7 +680,8 @@ def serve(
 
     token = read_token(token_file)
     cfg = ServeConfig(host=host, port=port, max_body_bytes=max_body_bytes, max_records=max_records,
-                      queue_records=queue_records, batch_records=batch_records, batch_wait_ms=batch_wait_ms)
+                      queue_records=queue_records, batch_records=batch_records, batch_wait_ms=batch_wait_ms,
+                      max_inflight=max_inflight)
     check_host(host, token)
     err.print(f"serving {model_dir} on http://{host}:{port} ({'bearer token required' if token else 'no token: loopback only'}); "
               "OpenAPI at /docs")

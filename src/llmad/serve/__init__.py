@@ -20,4 +20,4 @@ def serve(model_dir, config: ServeConfig | None = None, token: str | None = None
     check_host(cfg.host, token)
     app = create_app(model_dir, cfg, token)
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=log_level,
-                timeout_graceful_shutdown=int(cfg.shutdown_grace_s))
+                timeout_graceful_shutdown=int(cfg.shutdown_grace_s), timeout_keep_alive=75)

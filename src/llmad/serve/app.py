@@ -137,10 +137,30 @@ def create_app(model: str | Path | Scorer, config: ServeConfig | None = None, to
                   description="Anomaly detection in workflow job records and system logs.")
     app.state.scorer, app.state.batcher, app.state.metrics, app.state.config = scorer, batcher, metrics, cfg
 
+    inflight = {"n": 0}
+    routes: set[str] = set()
+
+    def route(path: str) -> str:
+        """The metrics label of a path: a known route, or ``other`` (no unbounded label values)."""
+        if not routes:
+            routes.update(r.path for r in app.routes)
+        return path if path in routes else "/v1/stream" if path.startswith("/v1/stream") else "other"
+
     @app.middleware("http")
     async def auth_and_measure(request: Request, call_next):
         path = request.url.path
         t0 = time.perf_counter()
+        if path not in OPEN_PATHS and path != "/metrics" and inflight["n"] >= cfg.max_inflight:
+            metrics.errors.labels("overloaded").inc()
+            metrics.requests.labels(route(path), "429").inc()
+            return _error(429, f"{inflight['n']} requests in progress (limit {cfg.max_inflight}); retry shortly", 1)
+        inflight["n"] += 1
+        try:
+            return await _handle(request, call_next, path, t0)
+        finally:
+            inflight["n"] -= 1
+
+    async def _handle(request: Request, call_next, path: str, t0: float):
         if token is not None and path not in OPEN_PATHS:
             header = request.headers.get("authorization", "")
             given = header[7:] if header[:7].lower() == "bearer " else None
@@ -148,10 +168,10 @@ def create_app(model: str | Path | Scorer, config: ServeConfig | None = None, to
                 metrics.errors.labels("auth").inc()
                 resp = _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
                 resp.headers["WWW-Authenticate"] = "Bearer"
-                metrics.requests.labels(path, "401").inc()
+                metrics.requests.labels(route(path), "401").inc()
                 return resp
         resp = await call_next(request)
-        known = path if path in {r.path for r in app.routes} or path.startswith("/v1/stream") else "other"
+        known = route(path)
         metrics.requests.labels(known, str(resp.status_code)).inc()
         metrics.latency.labels(known).observe(time.perf_counter() - t0)
         return resp

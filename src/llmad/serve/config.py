@@ -23,12 +23,14 @@ class ServeConfig:
     queue_records: int = option(50_000, "Records accepted and waiting to be scored; beyond it requests get 429.")
     batch_records: int = option(2048, "Most records scored in one micro-batch (several requests together).")
     batch_wait_ms: float = option(2.0, "How long the scorer waits to fill a micro-batch once one request is in.")
+    max_inflight: int = option(64, "Requests being read, parsed or scored at once; beyond it 429 before the body "
+                                   "is read (bounds memory: at most this many bodies of max_body_bytes).")
     max_streams: int = option(1000, "Streams whose state is kept; the least recently used is dropped beyond it.")
     stream_max_records: int = option(200_000, "Records (or buffered log lines) kept per stream.")
     shutdown_grace_s: float = option(30.0, "On shutdown, how long accepted work may take to finish.")
 
     def __post_init__(self):
-        for name in ("max_body_bytes", "max_records", "queue_records", "batch_records", "max_streams",
+        for name in ("max_body_bytes", "max_records", "queue_records", "batch_records", "max_inflight", "max_streams",
                      "stream_max_records"):
             if getattr(self, name) < 1:
                 raise LlmadError(f"serve: {name} must be at least 1")
