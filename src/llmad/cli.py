@@ -401,6 +401,10 @@ def train(
                      threshold=threshold, threshold_folds=threshold_folds, train_fraction=train_fraction,
                      init=init)
     det = res.detector
+    from llmad.models.distributed import is_main
+
+    if not is_main():  # data-parallel: rank 0 wrote the model and reports it
+        return
     extra = ""
     if "parameters" in det.info_:
         pc = det.info_["parameters"]

@@ -124,6 +124,10 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
     prep = dataset if isinstance(dataset, Prepared) else prepare(dataset, split, seed, log_options, reporter)
     if "seed" not in overrides and (config is None or (isinstance(config, dict) and "seed" not in config)):
         overrides["seed"] = prep.seed
+    if detector == "sft":  # launched by torchrun: join the process group (data-parallel fine-tuning)
+        from llmad.models.distributed import maybe_init
+
+        maybe_init()
     det = make_detector(detector, config, **overrides)
     fit_options: dict[str, Any] = {"threshold": threshold, "folds": threshold_folds}
     if checkpoint_dir is not None:
@@ -160,7 +164,10 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
         if timeout is not None:
             det.run_["session_timeout"] = timeout
     if out is not None:
-        det.save(out)
+        from llmad.models.distributed import is_main
+
+        if is_main():  # data-parallel: every process holds the same model; one writes it
+            det.save(out)
     return TrainResult(det, Path(out) if out is not None else None, prep, seconds, det.run_)
 
 

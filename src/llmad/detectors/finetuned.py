@@ -72,7 +72,9 @@ class FineTuned(Detector):
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
         c = self.config
-        self.device = c.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        from llmad.models.distributed import local_device
+
+        self.device = c.device or local_device() or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cpu":
             from llmad.threads import threads
 

@@ -125,8 +125,11 @@ def train_classifier(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from transformers import get_linear_schedule_with_warmup
 
+    from llmad.models.distributed import sum_gradients, world
+
     seed_everything(cfg.seed)
     device = device_of(model)
+    rank, n_proc = world()
     labels = np.asarray(labels).astype(int)
     n = len(encoded)
     n_classes = max(2, int(getattr(getattr(model, "config", None), "num_labels", 2) or 2), int(labels.max()) + 1)
@@ -151,7 +154,8 @@ def train_classifier(
     lr = cfg.lr or DEFAULT_LR[adapter]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
     sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total_steps), total_steps)
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    loss_fn = nn.CrossEntropyLoss(reduction="none")  # class weights applied per record (see the loop)
+    weight_np = weight.cpu().numpy().astype("float64") if weight is not None else None
 
     history: dict = {"evals": [], "lr": lr, "total_steps": total_steps, "resumed_from_step": 0}
     step, epoch, batch_in_epoch = 0, 0, 0
@@ -200,14 +204,28 @@ def train_classifier(
                 group = batches[batch_in_epoch: batch_in_epoch + cfg.grad_accum]
                 opt.zero_grad(set_to_none=True)
                 total = sum(len(b) for b in group)
-                for b in group:
+                last = 0
+                for full in group:
+                    # the batch's (class-weighted) mean loss, scaled by its share of the step; with several
+                    # processes each takes every n-th record and the summed gradients are the same
+                    w_full = weight_np[labels[full]] if weight_np is not None else np.ones(len(full))
+                    b = full[rank::n_proc] if n_proc > 1 else full
+                    if not len(b):
+                        continue
                     ids, mask = pad_batch([encoded[i] for i in b], pad_id, device)
                     y = torch.as_tensor(labels[b], device=device)
                     with autocast(device, cfg.precision):
                         logits = model(input_ids=ids, attention_mask=mask).logits
-                    loss = loss_fn(logits.float(), y) * (len(b) / total)
+                    per = loss_fn(logits.float(), y)
+                    if weight is not None:
+                        per = per * weight[y]
+                    loss = per.sum() / float(w_full.sum()) * (len(full) / total)
                     loss.backward()
-                    running = loss.item() * total / len(b) if running is None else 0.95 * running + 0.05 * loss.item() * total / len(b)
+                    last = len(full)
+                    value = loss.item() * total / len(full)
+                    running = value if running is None else 0.95 * running + 0.05 * value
+                if n_proc > 1:
+                    sum_gradients(params)
                 if cfg.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                 opt.step()
@@ -216,15 +234,16 @@ def train_classifier(
                 batch_in_epoch += len(group)
                 seen += total
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
-                bar.update(task, completed=step, info=f"loss {running:.4f} · {rate:.1f} samples/s")
+                bar.update(task, completed=step, info=f"loss {running or 0:.4f} · {rate:.1f} samples/s")
                 if plain_every and step % plain_every == 0:  # no terminal (a log file): a line per 10 %
-                    con.print(f"training ({adapter}) step {step}/{total_steps} · loss {running:.4f} · "
+                    con.print(f"training ({adapter}) step {step}/{total_steps} · loss {running or 0:.4f} · "
                               f"{rate:.1f} samples/s", markup=False, highlight=False)
-                history.setdefault("loss", []).append(round(float(loss.item() * total / len(group[-1])), 6))
+                if last:
+                    history.setdefault("loss", []).append(round(float(value), 6))
                 if cfg.eval_every and step % cfg.eval_every == 0 and do_eval():
                     stop = True
                     break
-                if ckpt and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                if ckpt and rank == 0 and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     ckpt.save(model, opt, sched, {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
                                                   "evals": history["evals"], "best": best, "bad_evals": bad_evals},
                               best_state)
@@ -240,7 +259,8 @@ def train_classifier(
     if best_state is not None:
         model.load_state_dict(best_state, strict=False)
         history["best_eval"] = max(history["evals"], key=lambda r: r["f1"] if cfg.monitor == "f1" else -r["loss"])
-    if ckpt and ckpt.exists:
+    history["processes"] = n_proc
+    if ckpt and rank == 0 and ckpt.exists:
         ckpt.save(model, opt, sched, {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
                                       "evals": history["evals"], "best": best, "bad_evals": bad_evals, "done": True},
                   best_state)

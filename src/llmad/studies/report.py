@@ -313,17 +313,18 @@ def _online(doc, figs):
         axes[0].plot(steps, [_mean([x["curve"][i]["f1"] for x in r]) for i in range(len(steps))], marker="o",
                      label=f"{det} / {ds.split('/')[-1]}")
         axes[1].bar([str(k) for k in steps] + ["never"],
-                    [_mean([x["first_right"]["anomalous"][str(k)] for x in r]) for k in steps]
-                    + [_mean([x["first_right"]["anomalous"]["never"] for x in r])], alpha=0.6,
+                    [_mean([x["settled"]["anomalous"][str(k)] for x in r]) for k in steps]
+                    + [_mean([x["settled"]["anomalous"]["never"] for x in r])], alpha=0.6,
                     label=f"{det} / {ds.split('/')[-1]}")
     if groups:
         axes[0].set_xlabel(f"{unit} known")
         axes[0].set_ylabel("test F1")
         axes[0].legend(fontsize=8)
-        axes[1].set_xlabel(f"first prefix ({unit}) at which an anomaly is flagged")
+        axes[1].set_xlabel(f"prefix ({unit}) from which an anomaly stays flagged")
         axes[1].set_ylabel("anomalous test records")
         axes[1].legend(fontsize=8)
-        figs.save(fig, "online", "Early detection: F1 by prefix, and when anomalies are first caught")
+        figs.save(fig, "online", "Early detection: F1 by prefix, and from which prefix each anomaly stays caught "
+                                 "(the table also gives the first prefix at which it is right)")
     return tables
 
 
