@@ -309,7 +309,10 @@ def load_detector(path: str | Path) -> Detector:
     path = Path(path)
     doc = read_saved(path)
     cls = detector_class(doc["detector"])
-    det = cls(doc["config"])
+    config = dict(doc["config"])
+    if doc["detector"] == "sft" and "pooling" not in config:  # saved before pooling was a setting: [CLS]
+        config["pooling"] = "cls"
+    det = cls(config)
     det.threshold_ = doc["threshold"]
     det.info_ = dict(doc.get("state") or {})
     det.run_ = dict(doc.get("run") or {})

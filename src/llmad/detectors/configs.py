@@ -109,6 +109,10 @@ class SFTConfig:
     layers: int | None = option(None, "Keep only the first N transformer layers (faster; default all).")
     truncation: str = option("head", "Texts over max_length keep the head, or head-tail (drop the middle).",
                              TRUNCATIONS)
+    pooling: str = option("auto", "What the head reads: auto (mean of the tokens for BERT-style encoders such as "
+                                  "MiniLM, whose [CLS] state is near constant; the model's own pooling otherwise), "
+                                  "cls (the first token, as models saved before 2026-12 do) or mean.",
+                          ("auto", "cls", "mean"))
     train: TrainConfig = option(TrainConfig(), "Training loop settings.")
     max_train: int | None = option(None, "Use at most N training records (stratified, seeded).")
     train_frac: float | None = option(None, "Use this fraction of the training records.")

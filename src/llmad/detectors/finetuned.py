@@ -110,6 +110,9 @@ class FineTuned(Detector):
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token or tok.unk_token
         model.config.pad_token_id = tok.pad_token_id
+        from llmad.models.pooling import apply_pooling
+
+        self.info_["pooling"] = apply_pooling(model, self.config.pooling)
         model = apply_adapter(model, self.config.adapter)
         self.tokenizer_, self.model_ = tok, model.to(self.device)
         self._infer = None
