@@ -363,3 +363,21 @@ config = { max_valid = 8, batch_size = 8 }
     assert [c["params"]["calibrate"] for c in doc["cells"]] == [False, True]
     assert all(c["result"]["n"] == 8 for c in doc["cells"])
     assert "| paper-zero |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_cli_plan_and_report_only(tmp_path):
+    from typer.testing import CliRunner
+
+    from llmad.cli import app
+
+    cfg = _write(tmp_path, 'seeds = [0, 1]\n[[detectors]]\ndetector = "gbdt"\nconfig = { n_estimators = 20 }\n')
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["study", "efficacy", "--config", str(cfg), "--out", str(out), "--plan"])
+    assert r.exit_code == 0 and r.output.count("to run") == 2
+    r = CliRunner().invoke(app, ["study", "efficacy", "--config", str(cfg), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    (out / "report.md").unlink()
+    r = CliRunner().invoke(app, ["study", "efficacy", "--out", str(out), "--report-only"])
+    assert r.exit_code == 0 and (out / "report.md").is_file()
+    r = CliRunner().invoke(app, ["study", "efficacy", "--config", str(cfg), "--out", str(out), "--plan"])
+    assert r.output.count(" ok ") == 2
