@@ -39,14 +39,14 @@ class Perturbation:
         if self.kind not in KINDS + RECORD_KINDS:
             raise LlmadError(f"unknown perturbation {self.kind!r}; choose one of {', '.join(KINDS)} (log windows) "
                              f"or {', '.join(RECORD_KINDS)} (job records)")
+        if not 0 <= self.ratio <= 1:
+            raise LlmadError(f"perturbation ratio must be in [0, 1], got {self.ratio}")
 
     @property
     def for_records(self) -> bool:
         from llmad.data.perturb_records import RECORD_KINDS
 
         return self.kind in RECORD_KINDS
-        if not 0 <= self.ratio <= 1:
-            raise LlmadError(f"perturbation ratio must be in [0, 1], got {self.ratio}")
 
     @property
     def name(self) -> str:
