@@ -65,6 +65,23 @@ def live(app):
         t.join(30)
 
 
+def slow_scorer(model, seconds: float) -> Scorer:
+    """A real scorer that takes ``seconds`` longer per batch (to fill the queue on purpose)."""
+    scorer = Scorer(model)
+    real = scorer.score_records
+    scorer.score_records = lambda t: (time.sleep(seconds), real(t))[1]
+    return scorer
+
+
+def post_many(url: str, body: dict, n: int) -> list:
+    """``n`` concurrent POSTs of ``body`` to /v1/detect."""
+    async def fire():
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            return await asyncio.gather(*(client.post("/v1/detect", json=body) for _ in range(n)))
+
+    return asyncio.run(fire())
+
+
 def test_openapi_documents_every_endpoint(job_model):
     with TestClient(create_app(job_model)) as c:
         spec = c.get("/openapi.json").json()
@@ -151,24 +168,10 @@ def test_limits_answer_413_naming_the_limit(job_model, records):
 
 
 def test_overload_answers_429_and_loses_nothing(job_model, records):
-    scorer = Scorer(job_model)
-    real = scorer.score_records
-
-    def slow(table):
-        time.sleep(0.3)
-        return real(table)
-
-    scorer.score_records = slow
     cfg = ServeConfig(max_records=20, queue_records=40, batch_records=20)
-    app = create_app(scorer, cfg)
-    body = {"records": records[:20]}
-
-    async def fire(url):
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            return await asyncio.gather(*(client.post("/v1/detect", json=body) for _ in range(12)))
-
+    app = create_app(slow_scorer(job_model, 0.3), cfg)
     with live(app) as (url, _):
-        answers = asyncio.run(fire(url))
+        answers = post_many(url, {"records": records[:20]}, 12)
         metrics = httpx.get(url + "/metrics").text
     codes = [a.status_code for a in answers]
     assert set(codes) <= {200, 429} and codes.count(200) >= 2 and codes.count(429) >= 1, codes
@@ -205,10 +208,7 @@ def test_micro_batches_keep_run_context_per_request(job_model, records):
 
 
 def test_graceful_shutdown_finishes_accepted_work(job_model, records):
-    scorer = Scorer(job_model)
-    real = scorer.score_records
-    scorer.score_records = lambda t: (time.sleep(1.0), real(t))[1]
-    app = create_app(scorer)
+    app = create_app(slow_scorer(job_model, 1.0))
     result = {}
     with live(app) as (url, server):
         def call():
@@ -266,18 +266,9 @@ def test_detect_refuses_the_wrong_kind_of_input(job_model, tb_model):
 
 
 def test_too_many_requests_in_progress_get_429_before_their_body_is_read(job_model, records):
-    scorer = Scorer(job_model)
-    real = scorer.score_records
-    scorer.score_records = lambda t: (time.sleep(0.5), real(t))[1]
-    app = create_app(scorer, ServeConfig(max_inflight=2))
-    body = {"records": records[:5]}
-
-    async def fire(url):
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            return await asyncio.gather(*(client.post("/v1/detect", json=body) for _ in range(6)))
-
+    app = create_app(slow_scorer(job_model, 0.5), ServeConfig(max_inflight=2))
     with live(app) as (url, _):
-        answers = asyncio.run(fire(url))
+        answers = post_many(url, {"records": records[:5]}, 6)
         assert httpx.get(url + "/healthz").status_code == 200  # health is never refused
     codes = sorted(a.status_code for a in answers)
     assert codes.count(200) >= 2 and codes.count(429) >= 1 and set(codes) <= {200, 429}

@@ -29,7 +29,7 @@ from llmad import LlmadError, __version__
 from llmad.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from llmad.serve.config import ServeConfig, token_matches
 from llmad.serve.inputs import check_lines, check_records
-from llmad.serve.scorer import Scorer, record_results
+from llmad.serve.scorer import Scorer, plain_value, record_results
 
 OPEN_PATHS = ("/healthz", "/readyz")
 
@@ -234,7 +234,7 @@ def create_app(model: str | Path | Scorer, config: ServeConfig | None = None, to
                 if not good:
                     return {"results": [], "errors": errors, "threshold": scorer.det.threshold_, "read": None}
                 scored, read = await submit("lines", len(good), good, lambda g: scorer.score_lines(g))
-                results = [{k: _plain(v) for k, v in row.items() if k not in ("window_id", "source")}
+                results = [{k: plain_value(v) for k, v in row.items() if k not in ("window_id", "source")}
                            for row in scored.to_dict("records")]
                 return {"results": results, "errors": errors, "threshold": scorer.det.threshold_, "read": read}
             table, where, errors = check_records(items)
@@ -299,9 +299,3 @@ def create_app(model: str | Path | Scorer, config: ServeConfig | None = None, to
 
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # outermost: before auth reads anything
     return app
-
-
-def _plain(v: Any) -> Any:
-    from llmad.serve.scorer import _clean
-
-    return _clean(v)

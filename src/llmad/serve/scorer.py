@@ -21,7 +21,7 @@ from llmad.detectors.base import Detector, load_detector
 WINDOW_COLUMNS = ("session", "first_line", "last_line", "n_lines", "complete", "cut")
 
 
-def _clean(v):
+def plain_value(v):
     if isinstance(v, (np.integer,)):
         return int(v)
     if isinstance(v, (np.floating, float)):
@@ -40,7 +40,7 @@ def record_results(scored: pd.DataFrame, indices: list[int]) -> list[dict]:
         d = row._asdict()
         r = {"index": i, "id": str(d["id"]), "score": float(d["score"]), "label": int(d["label"])}
         for c in cols:
-            r[c] = _clean(d[c])
+            r[c] = plain_value(d[c])
         out.append(r)
     return out
 
