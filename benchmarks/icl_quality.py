@@ -42,6 +42,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--anchors", type=int, default=256)
     ap.add_argument("--neighbours", type=int, default=16)
+    ap.add_argument("--context", default="none", choices=("none", "batch", "online"),
+                    help="job records: add the run context in words to each job's text")
     ap.add_argument("--base-url", default="", help="an OpenAI-compatible server (model = its model name)")
     ap.add_argument("--out", type=Path, default=Path("runs/icl/results.jsonl"))
     a = ap.parse_args(argv)
@@ -54,7 +56,8 @@ def main(argv=None) -> None:
         prompt, demos, shots, *rest = method.split(":")
         scoring = rest[0] if rest else "words"
         cfg = {"model": a.model, "prompt": prompt, "shots": int(shots), "max_valid": a.max_valid, "seed": a.seed,
-               "scoring": scoring, "anchors": a.anchors, "neighbours": a.neighbours, "base_url": a.base_url}
+               "scoring": scoring, "anchors": a.anchors, "neighbours": a.neighbours, "base_url": a.base_url,
+               "context": a.context}
         if demos != "-":
             cfg["demos"] = demos
         t0 = time.perf_counter()
@@ -66,7 +69,7 @@ def main(argv=None) -> None:
         bias = float(det.info_["bias"])
         knn = scoring == "knn-prompting"
         m = metrics.compute(y, s, det.threshold_)
-        row = {"dataset": prep.dataset, "split": prep.split, "method": method, "model": a.model, "seed": a.seed,
+        row = {"dataset": prep.dataset, "split": prep.split, "method": method, "context": a.context, "model": a.model, "seed": a.seed,
                "n_test": int(len(test)), "n_anomalous": int(y.sum()), "f1": m.f1, "roc_auc": m.roc_auc,
                "pr_auc": m.pr_auc, "oracle_f1": metrics.oracle(y, s)["f1"],
                "answer_f1_raw": None if knn else metrics.compute(y, s + bias, 0.0).f1,

@@ -106,6 +106,28 @@ def test_no_test_statistic_reaches_a_prompt():
 
 
 @needs_smollm2
+def test_job_text_with_run_context_is_in_words_and_ignores_host_names():
+    """context=batch adds the peer and same-worker ratios in words; renaming the hosts of a run changes no prompt,
+    and no host name reaches one."""
+    from llmad import runs
+
+    prep = runs.prepare("flowbench/sample")
+    det = runs.train(prep, "icl", {"prompt": "paper-zero", "calibrate": False, "context": "batch",
+                                   "max_valid": 6}).detector
+    test = prep.part("test")
+    prompts = det.prompt_of(test)
+    assert all("Against the median job of its kind in this run: runtime " in p for p in prompts)
+    assert sum("other jobs of this run had on average" in p for p in prompts) > len(prompts) // 2
+    hosts = set(test["kickstart_hostname"].dropna().astype(str))
+    assert not any(h in p for h in hosts for p in prompts[:50])
+    renamed = test.assign(kickstart_hostname=test["kickstart_hostname"].map(lambda h: f"zz-{h}-9"))
+    assert det.prompt_of(renamed) == prompts
+    # without context the job text is the six features alone
+    plain = runs.train(prep, "icl", {"prompt": "paper-zero", "calibrate": False, "max_valid": 6}).detector
+    assert not any("median job" in p for p in plain.prompt_of(test.iloc[:5]))
+
+
+@needs_smollm2
 def test_prefix_reuse_scores_like_a_full_pass():
     from llmad.icl.backend import CausalLM
 

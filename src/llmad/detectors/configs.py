@@ -164,6 +164,9 @@ class ICLConfig:
     top_logprobs: int = option(20, "Server: most likely tokens returned per answer (where the label words are "
                                    "looked for).")
     parallel: int = option(4, "Server: requests in flight at once.")
+    context: str = option("none", "Job records: add the job's run context in words (its peer ratios and those of "
+                                  "the other jobs on its worker in the run): none, batch (the whole run known) or "
+                                  "online (only jobs finished before it).", ("none", "batch", "online"))
     seed: int = option(0, "Seed of the demonstrations and samples.")
 
     def __post_init__(self):

@@ -65,7 +65,10 @@ class InContext(Detector):
             raise LlmadError(f"this icl model was fitted on {self.info_['kind']}, not {kind}")
         if kind == "logs":
             return self.text_.transform(x)
-        return P.job_sentences(x)
+        if self.context_ is None:
+            return P.job_sentences(x)
+        x = self._contextual(x)
+        return [f"{a}. {b}" for a, b in zip(P.job_sentences(x), P.context_sentences(x))]
 
     @staticmethod
     def _ids(x: pd.DataFrame) -> list[str]:
@@ -90,6 +93,7 @@ class InContext(Detector):
             from llmad.text.layer import WindowText
 
             self.text_ = WindowText.for_table(train).fit(train)
+        self._fit_context(train, kind == "jobs" and c.context != "none")
         texts = self._record_texts(train)
         y = train["label"].to_numpy().astype(int)
         ids = self._ids(train)

@@ -88,6 +88,39 @@ def job_sentences(table: pd.DataFrame) -> list[str]:
     return out
 
 
+# run context in words (``context`` batch / online): how the job compares with its peers and what its worker's
+# other jobs in the run went through (llmad.context.workflow; the host is only the group key, never named)
+_CONTEXT_WORDS = (("ctx_peer_runtime", "runtime"), ("ctx_peer_kickstart_executables_cpu_time", "CPU time"),
+                  ("ctx_peer_stage_in_delay", "stage in delay"))
+_COLOC_WORDS = (("ctx_coloc_runtime", "runtime"), ("ctx_coloc_kickstart_executables_cpu_time", "CPU time"),
+                ("ctx_coloc_stage_in_delay", "stage in delay"))
+
+
+def _ratio(v: float) -> str:
+    return "unknown" if v is None or not math.isfinite(v) else f"{v:.1f} times"
+
+
+def context_sentences(table: pd.DataFrame) -> list[str]:
+    """Each job's run context in words: ``Against the median job of its kind in this run: runtime 2.3 times,
+    ... On the same worker, 12 other jobs had on average: runtime 1.9 times, ...``. Needs the ``ctx_*`` columns."""
+    need = [c for c, _ in _CONTEXT_WORDS + _COLOC_WORDS] + ["ctx_coloc_n"]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise LlmadError(f"job text with run context needs the ctx_* columns {missing}: set context")
+    col = {c: pd.to_numeric(table[c], errors="coerce").to_numpy(dtype="float64") for c in need}
+    out = []
+    for i in range(len(table)):
+        peer = ", ".join(f"{w} {_ratio(col[c][i])}" for c, w in _CONTEXT_WORDS)
+        n = col["ctx_coloc_n"][i]
+        if not math.isfinite(n) or n < 1:
+            coloc = "No other job of this run is known on its worker."
+        else:
+            coloc = (f"On the same worker, {int(n)} other jobs of this run had on average: "
+                     + ", ".join(f"{w} {_ratio(col[c][i])}" for c, w in _COLOC_WORDS) + " their peers' median.")
+        out.append(f"Against the median job of its kind in this run: {peer}. {coloc}")
+    return out
+
+
 def class_statistics(train: pd.DataFrame) -> dict:
     """Per class (normal / abnormal): mean and std of each delay feature, from the TRAINING part only."""
     y = train["label"].to_numpy().astype(int)
