@@ -166,7 +166,7 @@ class ICLConfig:
     parallel: int = option(4, "Server: requests in flight at once.")
     context: str = option("none", "Job records: add the job's run context in words (its peer ratios and those of "
                                   "the other jobs on its worker in the run): none, batch (the whole run known) or "
-                                  "online (only jobs finished before it).", ("none", "batch", "online"))
+                                  "online (only jobs finished before it).", ("none", *CONTEXT_MODES))
     seed: int = option(0, "Seed of the demonstrations and samples.")
 
     def __post_init__(self):

@@ -97,12 +97,13 @@ _COLOC_WORDS = (("ctx_coloc_runtime", "runtime"), ("ctx_coloc_kickstart_executab
 
 
 def _ratio(v: float) -> str:
-    return "unknown" if v is None or not math.isfinite(v) else f"{v:.1f} times"
+    return f"{v:.1f} times" if math.isfinite(v) else "unknown"
 
 
 def context_sentences(table: pd.DataFrame) -> list[str]:
     """Each job's run context in words: ``Against the median job of its kind in this run: runtime 2.3 times,
-    ... On the same worker, 12 other jobs had on average: runtime 1.9 times, ...``. Needs the ``ctx_*`` columns."""
+    ... On the same worker, 12 other jobs of this run had on average: runtime 1.9 times, ...``. Needs the
+    ``ctx_*`` columns."""
     need = [c for c, _ in _CONTEXT_WORDS + _COLOC_WORDS] + ["ctx_coloc_n"]
     missing = [c for c in need if c not in table.columns]
     if missing:
