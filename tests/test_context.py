@@ -119,3 +119,40 @@ def test_gbdt_with_context_saves_its_dag_and_scores_the_same(sample, tmp_path, m
     m = runs.evaluate(det, res.prepared)
     base = runs.evaluate(runs.train(res.prepared, "gbdt", {"n_estimators": 50}).detector, res.prepared)
     assert m["roc_auc"] > base["roc_auc"]  # on the sample, context helps the trees
+
+
+def test_limit_keeps_the_context_of_the_whole_part(sample):
+    """evaluate --limit scores a sample of the test part; a context detector must still see each sampled job's
+    whole run (a sample drawn first would leave most of its co-located jobs out)."""
+    from llmad import runs
+    from llmad.eval import metrics
+
+    res = runs.train("flowbench/sample", "gbdt", {"features": "context", "context": "batch", "n_estimators": 50})
+    det, test = res.detector, res.prepared.part("test")
+    full = det.decision_function(test)
+    sub = runs.sample_part(det, test, 40, 0)
+    ix = test.index.get_indexer(sub.index)
+    np.testing.assert_allclose(det.decision_function(sub), full[ix])
+    m = runs.evaluate(det, res.prepared, limit=40)
+    want = metrics.compute(test["label"].to_numpy()[ix], full[ix], det.threshold_)
+    assert m["limit"]["n"] == 40 and m["roc_auc"] == pytest.approx(want.roc_auc)
+    # with a perturbation too: the whole part is perturbed, then contextualised, then sampled; named in the metrics
+    from llmad.data.logs.perturb import Perturbation
+
+    pm = runs.evaluate(det, res.prepared, limit=40, perturbation=Perturbation("jitter", ratio=0.2, seed=0))
+    assert pm["perturbation"].startswith("jitter") and pm["limit"]["n"] == 40
+    # context computed on the sample alone differs: the old, wrong path
+    alone = sub.drop(columns=list(COLUMNS))
+    alone.attrs = {}
+    assert not np.allclose(det.decision_function(alone), full[ix])
+
+
+def test_a_table_marked_with_another_context_is_recomputed(ctx_sample):
+    from llmad.context import RunContext
+
+    t, dag = ctx_sample
+    batch, online = RunContext("batch", dag), RunContext("online", dag)
+    tb = batch.transform(t)
+    assert batch.transform(tb) is tb  # already contextualised by this stage
+    to = online.transform(tb)  # marked batch, read online: computed again
+    np.testing.assert_allclose(to[list(COLUMNS)].to_numpy(), _ctx(t, "online", dag), equal_nan=True)

@@ -213,13 +213,12 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
         prep = prepare(ds, sk, sd, det.run_.get("log_options") if datasets.is_logs(ds) else None, reporter)
     data = prep.part(part)
     n_part = len(data)
+    perturb_first = perturbation is not None and limit is not None and det.context_ is not None
+    if perturb_first:  # the context of a sampled job reads its whole (perturbed) run
+        data = _perturbed(data, perturbation, part, prep)
     if limit is not None:
-        from llmad.data.splits import stratified_sample
-
-        if limit < 2:
-            raise LlmadError(f"--limit must be at least 2, got {limit}")
-        data = data.iloc[stratified_sample(data["label"].to_numpy(), limit, prep.seed)]
-    if perturbation is not None:
+        data = sample_part(det, data, limit, prep.seed)
+    if perturbation is not None and not perturb_first:
         data = _perturbed(data, perturbation, part, prep)
     with reporter.task(f"scoring {len(data):,} {part} records") as update:
         scores, proba = det.score_with_types(data)
@@ -253,6 +252,18 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
         m["target"] = "type"
         m["type"] = metrics.type_metrics(type_labels(data), proba.argmax(axis=1), TYPES)
     return m
+
+
+def sample_part(det: Detector, data: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    """A stratified, seeded sample of ``limit`` records of a part. A detector that reads run context gets it
+    computed over the whole part first, so a sampled job keeps the context of its whole run (sampling
+    first would leave most of its co-located jobs out)."""
+    from llmad.data.splits import stratified_sample
+
+    if limit < 2:
+        raise LlmadError(f"--limit must be at least 2, got {limit}")
+    data = det._contextual(data)
+    return data.iloc[stratified_sample(data["label"].to_numpy(), limit, seed)]
 
 
 def _perturbed(data: pd.DataFrame, perturbation: Any, part: str, prep: Prepared) -> pd.DataFrame:

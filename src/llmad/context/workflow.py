@@ -271,6 +271,9 @@ def dag_for(table: pd.DataFrame) -> dict[str, list[str]] | None:
     return load_dag(name) or None
 
 
+CONTEXT_ATTR = "llmad_context"  # key of table.attrs: the context stage whose ctx_* columns the table holds
+
+
 class RunContext:
     """The context stage of a detector: its mode and the workflow DAG it was fitted with (saved beside it)."""
 
@@ -284,8 +287,20 @@ class RunContext:
     def fit(cls, train: pd.DataFrame, mode: str) -> RunContext:
         return cls(mode, dag_for(train))
 
+    @property
+    def key(self) -> str:
+        """What a table's context was computed with (mode and DAG size), kept in ``table.attrs``."""
+        return f"{self.mode}:{len(self.dag) if self.dag else 0}"
+
     def transform(self, table: pd.DataFrame) -> pd.DataFrame:
-        return add_context(table, self.mode, self.dag)
+        """``table`` with its context, computed within its own runs. A table this stage has already
+        contextualised (``attrs[CONTEXT_ATTR]``, kept by row selections such as ``iloc``) is returned as it is:
+        that is how a sample of a part keeps the context of the whole part's runs."""
+        if table.attrs.get(CONTEXT_ATTR) == self.key and all(c in table.columns for c in COLUMNS):
+            return table
+        out = add_context(table, self.mode, self.dag)
+        out.attrs = {**table.attrs, CONTEXT_ATTR: self.key}
+        return out
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "dag_jobs": len(self.dag) if self.dag else 0}
