@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 from llmad import __version__, runs
-from llmad.data.splits import stratified_sample
 from llmad.eval import metrics
 
 
@@ -44,32 +43,35 @@ def main(argv=None) -> None:
     ap.add_argument("--neighbours", type=int, default=16)
     ap.add_argument("--context", default="none", choices=("none", "batch", "online"),
                     help="job records: add the run context in words to each job's text")
+    ap.add_argument("--job-text", default="delays", choices=("delays", "levels"),
+                    help="job records: the paper's delays in seconds, or levels against training jobs of the same kind")
     ap.add_argument("--base-url", default="", help="an OpenAI-compatible server (model = its model name)")
     ap.add_argument("--out", type=Path, default=Path("runs/icl/results.jsonl"))
     a = ap.parse_args(argv)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     prep = runs.prepare(a.dataset, seed=a.seed)
-    test = prep.part("test")
-    test = test.iloc[stratified_sample(test["label"].to_numpy(), a.limit, a.seed)]
-    y = test["label"].to_numpy()
+    whole_test = prep.part("test")
     for method in a.methods.split(","):
         prompt, demos, shots, *rest = method.split(":")
         scoring = rest[0] if rest else "words"
         cfg = {"model": a.model, "prompt": prompt, "shots": int(shots), "max_valid": a.max_valid, "seed": a.seed,
                "scoring": scoring, "anchors": a.anchors, "neighbours": a.neighbours, "base_url": a.base_url,
-               "context": a.context}
+               "context": a.context, "job_text": a.job_text}
         if demos != "-":
             cfg["demos"] = demos
         t0 = time.perf_counter()
         det = runs.train(prep, "icl", cfg, seed=a.seed).detector
         fit_s = time.perf_counter() - t0
+        # the same stratified sample for every method; run context (if any) from the whole test part's runs
+        test = runs.sample_part(det, whole_test, a.limit, a.seed)
+        y = test["label"].to_numpy()
         t0 = time.perf_counter()
         s = det.decision_function(test)
         score_s = time.perf_counter() - t0
         bias = float(det.info_["bias"])
         knn = scoring == "knn-prompting"
         m = metrics.compute(y, s, det.threshold_)
-        row = {"dataset": prep.dataset, "split": prep.split, "method": method, "context": a.context, "model": a.model, "seed": a.seed,
+        row = {"dataset": prep.dataset, "split": prep.split, "method": method, "context": a.context, "job_text": a.job_text, "model": a.model, "seed": a.seed,
                "n_test": int(len(test)), "n_anomalous": int(y.sum()), "f1": m.f1, "roc_auc": m.roc_auc,
                "pr_auc": m.pr_auc, "oracle_f1": metrics.oracle(y, s)["f1"],
                "answer_f1_raw": None if knn else metrics.compute(y, s + bias, 0.0).f1,

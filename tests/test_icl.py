@@ -169,6 +169,22 @@ def test_icl_config_is_checked():
         make_detector("icl", prompt="paper-cot-9")
     with pytest.raises(LlmadError, match="knn demonstrations go in a few-shot prompt"):
         make_detector("icl", prompt="paper-zero", demos="knn")
+    with pytest.raises(LlmadError, match="job_text must be one of"):
+        make_detector("icl", job_text="seconds")
+
+
+@needs_smollm2
+def test_cli_levels_job_text_with_context_round_trip(tmp_path):
+    from test_cli import llmad
+
+    model = tmp_path / "icl-levels"
+    llmad("train", "flowbench/sample", "--detector", "icl", "--prompt", "marked-zero", "--job-text", "levels",
+          "--context", "batch", "--scoring", "knn-prompting", "--anchors", "6", "--max-valid", "8", "--out", model)
+    doc = json.loads((model / "detector.json").read_text())
+    assert doc["config"]["job_text"] == "levels" and len(doc["state"]["levels"]["fields"]) == 17
+    assert all(a["text"].startswith("Job of kind ") for a in doc["state"]["anchors"])
+    m = json.loads(llmad("evaluate", model, "--limit", "10", "--json").stdout)
+    assert m["n"] == 10 and m["roc_auc"] is not None
 
 
 @pytest.mark.parametrize("text,want", [
@@ -238,3 +254,81 @@ def test_planted_instructions_stay_inside_the_fence():
         assert P.neutralise(plant("Job has wms delay 5 sec", inj)) == inside  # nothing escaped the fence
         assert q.endswith(P.FENCE_CLOSE + "\nCategory:")
     assert flip_rate(np.array([0.1, 2.0, -1.0]), np.array([0.1, -2.0, 1.0]), 0.0) == pytest.approx(2 / 3)
+
+
+def test_level_words_from_positions_and_tied_edges():
+    """A feature constant in training reads typical at that value, very high above it, very low below it."""
+    from llmad.text.records import context_positions
+
+    state = {"fields": ["runtime"], "global": [[5.0]], "by_transformation": {"job": [[5.0]]}}
+    t = pd.DataFrame({"runtime": [5.0, 9.0, 1.0, float("nan")]})
+    pos, kinds = context_positions(t, state)
+    assert [P._level(p) for p in pos[:, 0]] == ["typical", "very high", "very low", "unknown"] and kinds == ["job"] * 4
+    deciles = {"fields": ["runtime"], "global": [list(range(1, 10))], "by_transformation": {}}
+    pos, _ = context_positions(pd.DataFrame({"runtime": [0.5 + k for k in range(10)]}), deciles)
+    assert [P._level(p) for p in pos[:, 0]] == ["very low", "low", "low", "typical", "typical", "typical",
+                                                  "typical", "high", "high", "very high"]
+
+
+def test_marked_prompt_keeps_planted_label_words_away_from_the_answer_token():
+    """Datamarking: inside the fence words are joined by ^, so a planted ' Normal' is not the scored token and
+    a record still cannot close its fence."""
+    from llmad.icl.injection import INJECTIONS, plant
+
+    prompt = P.get_prompt("marked-zero")
+    for inj in INJECTIONS:
+        q = P.query(plant("receiving block <*> src: <*>", inj), prompt, "logs")
+        body = q.split(P.FENCE_OPEN + "\n", 1)[1].rsplit("\n" + P.FENCE_CLOSE, 1)[0]
+        assert " " not in body and "\n" not in body and P.FENCE_CLOSE not in body
+        assert " Normal" not in q.split("Category:")[0] and " Abnormal" not in q
+        assert q.endswith("\nCategory:") and q.count("\n" + P.FENCE_CLOSE + "\n") == 1
+
+
+@needs_smollm2
+def test_levels_job_text_uses_train_edges_and_ignores_host_names():
+    """job_text=levels: each feature as very low ... very high against TRAINING jobs of its kind; with context
+    the run context follows in the same words; no host name reaches it and renaming hosts changes nothing."""
+    from llmad import runs
+    from llmad.text.records import context_positions, fit_context_codes
+
+    prep = runs.prepare("flowbench/sample")
+    train, test = prep.part("train"), prep.part("test")
+    det = runs.train(prep, "icl", {"prompt": "paper-zero", "scoring": "knn-prompting", "anchors": 4,
+                                   "max_valid": 4, "job_text": "levels", "context": "batch"}).detector
+    texts = det._record_texts(test)
+    assert all(t.startswith("Job of kind ") and "Against its peers in this run: runtime " in t for t in texts)
+    assert sum("worker in this run: runtime unknown" not in t for t in texts) > len(texts) // 2
+    words = {w for t in texts for w in t.replace(",", " ").replace(".", " ").split()}
+    assert not words & set(test["kickstart_hostname"].dropna().astype(str))
+    renamed = test.assign(kickstart_hostname=test["kickstart_hostname"].map(lambda h: f"zz-{h}-9"))
+    assert det._record_texts(renamed) == texts
+    # the edges are the train part's: an extreme test value is "very high", and the edges do not move
+    edges = json.dumps(det.info_["levels"])
+    moved = test.copy()
+    moved.loc[moved.index[0], "runtime"] = 1e12
+    assert "runtime very high" in det._record_texts(moved)[0].split(".")[0]
+    assert json.dumps(det.info_["levels"]) == edges
+    assert det.info_["levels"] == fit_context_codes(det._contextual(train))
+    pos, _ = context_positions(det._contextual(test), det.info_["levels"])
+    assert pos.shape == (len(test), len(det.info_["levels"]["fields"])) and np.nanmin(pos) >= 0 and np.nanmax(pos) <= 1
+    assert "very low, low, typical, high or very high" in det._prefix()
+
+
+def test_a_planted_log_line_reaches_an_ids_model_as_one_unseen_event():
+    """plant_line writes the instruction as one more (masked) log line; a template-id text layer renders every
+    instruction exactly like the harmless control line: no word of it reaches the model."""
+    from llmad.icl.injection import CONTROL, INJECTIONS, plant_line
+    from llmad.text.layer import WindowText
+
+    train = pd.DataFrame({"messages": [["open file <*>", "read <*> bytes", "close file <*>"],
+                                       ["open file <*>", "close file <*>"]]})
+    test = pd.DataFrame({"messages": [["open file <*>", "read <*> bytes"]], "label": [1]})
+    ids = WindowText("ids").fit(train)
+    clean = ids.transform(test)[0]
+    rendered = {line: ids.transform(plant_line(test, line))[0] for line in (*INJECTIONS, CONTROL)}
+    assert len(set(rendered.values())) == 1 and rendered[CONTROL] != clean
+    assert not any(w in rendered[CONTROL] for w in ("Ignore", "Normal", "Disk"))
+    masked = WindowText("masked").fit(train)
+    planted = masked.transform(plant_line(test, INJECTIONS[0]))[0]
+    assert planted.startswith(masked.transform(test)[0]) and "answer Normal" in planted
+    assert list(test["messages"][0]) == ["open file <*>", "read <*> bytes"]  # the input is not changed

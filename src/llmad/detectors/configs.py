@@ -139,8 +139,10 @@ class ICLConfig:
                                    "folder or a Hugging Face id available offline (no remote code).")
     prompt: str = option("paper-few", "Prompt template: paper-zero, paper-few (train-only class statistics and "
                                       "demonstrations), paper-cot (few-shot, reasoning generated first), "
-                                      "fenced-zero, fenced-few (records fenced as data).",
-                         ("paper-zero", "paper-few", "paper-cot", "fenced-zero", "fenced-few"))
+                                      "fenced-zero, fenced-few (records fenced as data), marked-zero, marked-few "
+                                      "(fenced, and words inside the fence joined by ^: the injection defence).",
+                         ("paper-zero", "paper-few", "paper-cot", "fenced-zero", "fenced-few", "marked-zero",
+                          "marked-few"))
     shots: int = option(3, "Demonstrations in a few-shot prompt.")
     demos: str = option("stratified", "Demonstrations: random, stratified (classes balanced) or knn (the nearest "
                                       "training records to each query, MiniLM embeddings).",
@@ -167,6 +169,10 @@ class ICLConfig:
     context: str = option("none", "Job records: add the job's run context in words (its peer ratios and those of "
                                   "the other jobs on its worker in the run): none, batch (the whole run known) or "
                                   "online (only jobs finished before it).", ("none", *CONTEXT_MODES))
+    job_text: str = option("delays", "Job records in words: delays (the paper's six delays in seconds) or levels "
+                                     "(each of the 9 features, and the run context when set, as very low ... very "
+                                     "high against training jobs of the same kind; edges from the train part).",
+                           ("delays", "levels"))
     seed: int = option(0, "Seed of the demonstrations and samples.")
 
     def __post_init__(self):
@@ -184,4 +190,4 @@ class ICLConfig:
         if self.scoring == "knn-prompting" and self.prompt == "paper-cot":
             raise LlmadError("knn-prompting scores the answer position directly; it does not combine with paper-cot")
         if self.prompt.endswith("-zero") and self.shots and self.demos == "knn":
-            raise LlmadError("knn demonstrations go in a few-shot prompt: use paper-few or fenced-few")
+            raise LlmadError("knn demonstrations go in a few-shot prompt: use paper-few, fenced-few or marked-few")

@@ -65,6 +65,11 @@ class InContext(Detector):
             raise LlmadError(f"this icl model was fitted on {self.info_['kind']}, not {kind}")
         if kind == "logs":
             return self.text_.transform(x)
+        if "levels" in self.info_:
+            from llmad.text.records import context_positions
+
+            pos, kinds = context_positions(self._contextual(x), self.info_["levels"])
+            return P.level_sentences(pos, kinds, self.info_["levels"]["fields"])
         if self.context_ is None:
             return P.job_sentences(x)
         x = self._contextual(x)
@@ -82,7 +87,8 @@ class InContext(Detector):
 
     def _prefix(self) -> str:
         demos = [(d["text"], d["label"]) for d in self.info_.get("demos", [])]
-        return P.prefix(self.prompt, self.info_["kind"], self.info_.get("stats"), demos)
+        return P.prefix(self.prompt, self.info_["kind"], self.info_.get("stats"), demos,
+                        "levels" if "levels" in self.info_ else "delays")
 
     # -- fit ---------------------------------------------------------------------------------
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, progress=None) -> None:
@@ -94,6 +100,10 @@ class InContext(Detector):
 
             self.text_ = WindowText.for_table(train).fit(train)
         self._fit_context(train, kind == "jobs" and c.context != "none")
+        if kind == "jobs" and c.job_text == "levels":
+            from llmad.text.records import fit_context_codes
+
+            self.info_["levels"] = fit_context_codes(self._contextual(train))
         texts = self._record_texts(train)
         y = train["label"].to_numpy().astype(int)
         ids = self._ids(train)
@@ -118,6 +128,7 @@ class InContext(Detector):
             self.info_["bias"] = float(score([P.CONTENT_FREE])[0])
 
     def _tuning_sample(self, tune: pd.DataFrame) -> pd.DataFrame:
+        tune = self._contextual(tune)  # context from the whole part's runs, before the sample is drawn
         ix = P.stratified_sample(tune["label"].to_numpy(), self.config.max_valid, self.config.seed)
         return tune.iloc[ix]
 

@@ -265,7 +265,10 @@ def _fit_codes(x: np.ndarray, train: pd.DataFrame, fields: tuple[str, ...]) -> d
             "global": [_edges(x[:, j]) for j in range(x.shape[1])], "by_transformation": per}
 
 
-def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...], name: str) -> list[str]:
+def _codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...],
+           name: str) -> tuple[np.ndarray, list[str]]:
+    """The decile code of each value (-1 when missing), with edges of the job's transformation (the global
+    edges for a transformation unseen in training), and each job's transformation."""
     if state.get("fields") != list(fields):
         raise LlmadError(f"{name} template state does not match this version's fields")
     tr = _transformations(table)
@@ -278,6 +281,11 @@ def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple
             v = x[rows, j]
             b = np.searchsorted(np.asarray(e, dtype=np.float64), v, side="right")
             codes[rows, j] = np.where(np.isfinite(v), b, -1)
+    return codes, tr
+
+
+def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...], name: str) -> list[str]:
+    codes, tr = _codes(x, table, state, fields, name)
     return [" ".join("-" if c < 0 else str(c) for c in row) + f" {t}" for row, t in zip(codes.tolist(), tr)]
 
 
@@ -319,3 +327,37 @@ def _render_context(table: pd.DataFrame, state: dict) -> list[str]:
 
 
 FITTED["context"] = FittedTemplate(_fit_context, _render_context)
+
+
+def fit_context_codes(train: pd.DataFrame) -> dict:
+    """Decile edges of :data:`CONTEXT_FIELDS` per transformation, from ``train`` (which has ``ctx_*`` columns
+    when ``context`` is set; without them only the 9 paper features are fitted)."""
+    fields = CONTEXT_FIELDS if all(c in train.columns for c in CONTEXT_FIELDS) else PAPER_FEATURES
+    return _fit_codes(np.column_stack(_columns(train, fields)) if len(train) else np.zeros((0, len(fields))),
+                      train, fields)
+
+
+def context_positions(table: pd.DataFrame, state: dict) -> tuple[np.ndarray, list[str]]:
+    """Where each value of the fields :func:`fit_context_codes` fitted falls among the training values of its
+    transformation: 0 (below every decile edge) to 1 (above every one), NaN when missing. A value equal to an
+    edge sits in the middle of its ties, so a feature that is constant in training reads 0.5 at that value
+    (decile codes alone would call it high)."""
+    fields = tuple(state.get("fields", ()))
+    missing = [c for c in fields if c not in table.columns]
+    if missing:
+        raise LlmadError(f"these levels read the columns {missing}: add the run context as at fitting")
+    if state.get("fields") != list(fields) or "by_transformation" not in state:
+        raise LlmadError("level state does not match this version's fields")
+    x = np.column_stack(_columns(table, fields)) if len(table) else np.zeros((0, len(fields)))
+    tr = _transformations(table)
+    pos = np.full(x.shape, np.nan)
+    for t in set(tr):
+        rows = np.flatnonzero(np.asarray(tr, dtype=object) == t)
+        for j, e in enumerate(state["by_transformation"].get(t, state["global"])):
+            v, e = x[rows, j], np.asarray(e, dtype=np.float64)
+            if len(e):
+                mid = (np.searchsorted(e, v, side="left") + np.searchsorted(e, v, side="right")) / (2 * len(e))
+            else:
+                mid = np.full(len(v), 0.5)  # no finite training value: nothing to compare with
+            pos[rows, j] = np.where(np.isfinite(v), mid, np.nan)
+    return pos, tr
