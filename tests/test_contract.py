@@ -59,7 +59,10 @@ def test_fit_score_save_load_identical(fitted, parts, tmp_path):
     assert doc["format"] == "llmad.detector" and doc["schema"] == 2 and doc["detector"] == name
     assert doc["config"] == det.get_params() and "llmad" in doc["versions"]
     again = load_detector(tmp_path / name)
-    np.testing.assert_allclose(again.decision_function(parts["test"]), s, rtol=1e-5, atol=1e-6)
+    # a language model scores in padded fp32 batches; which records share a batch (the icl detector remembers
+    # prompts it scored while choosing its threshold) moves a log-odds by ~1e-5 (transformers 5.24, torch 2.13)
+    tol = {"rtol": 1e-4, "atol": 1e-4} if name == "icl" else {"rtol": 1e-5, "atol": 1e-6}
+    np.testing.assert_allclose(again.decision_function(parts["test"]), s, **tol)
     assert again.threshold_ == det.threshold_ and again.config == det.config
     np.testing.assert_array_equal(again.predict(parts["test"]), (s >= det.threshold_).astype(int))
 
