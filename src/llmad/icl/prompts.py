@@ -131,9 +131,7 @@ def context_sentences(table: pd.DataFrame) -> list[str]:
 
 # job text ``levels``: each measurement as a word for where it falls among the TRAINING jobs of the same kind
 # (decile edges per transformation, fitted on the train part: llmad.text.records.fit_context_codes)
-_LEVEL_NAMES = {"wms_delay": "wms delay", "queue_delay": "queue delay", "runtime": "runtime",
-                "post_script_delay": "post script delay", "stage_in_delay": "stage in delay",
-                "stage_out_delay": "stage out delay", "stage_in_bytes": "stage in bytes",
+_LEVEL_NAMES = {**_WORDS, "stage_in_bytes": "stage in bytes",
                 "stage_out_bytes": "stage out bytes", "kickstart_executables_cpu_time": "CPU time",
                 "ctx_peer_runtime": "runtime", "ctx_peer_kickstart_executables_cpu_time": "CPU time",
                 "ctx_peer_stage_in_delay": "stage in delay", "ctx_coloc_runtime": "runtime",

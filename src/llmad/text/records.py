@@ -265,10 +265,7 @@ def _fit_codes(x: np.ndarray, train: pd.DataFrame, fields: tuple[str, ...]) -> d
             "global": [_edges(x[:, j]) for j in range(x.shape[1])], "by_transformation": per}
 
 
-def _codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...],
-           name: str) -> tuple[np.ndarray, list[str]]:
-    """The decile code of each value (-1 when missing), with edges of the job's transformation (the global
-    edges for a transformation unseen in training), and each job's transformation."""
+def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...], name: str) -> list[str]:
     if state.get("fields") != list(fields):
         raise LlmadError(f"{name} template state does not match this version's fields")
     tr = _transformations(table)
@@ -281,11 +278,6 @@ def _codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, .
             v = x[rows, j]
             b = np.searchsorted(np.asarray(e, dtype=np.float64), v, side="right")
             codes[rows, j] = np.where(np.isfinite(v), b, -1)
-    return codes, tr
-
-
-def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...], name: str) -> list[str]:
-    codes, tr = _codes(x, table, state, fields, name)
     return [" ".join("-" if c < 0 else str(c) for c in row) + f" {t}" for row, t in zip(codes.tolist(), tr)]
 
 
@@ -346,8 +338,8 @@ def context_positions(table: pd.DataFrame, state: dict) -> tuple[np.ndarray, lis
     missing = [c for c in fields if c not in table.columns]
     if missing:
         raise LlmadError(f"these levels read the columns {missing}: add the run context as at fitting")
-    if state.get("fields") != list(fields) or "by_transformation" not in state:
-        raise LlmadError("level state does not match this version's fields")
+    if "by_transformation" not in state:
+        raise LlmadError("level state lacks its decile edges: train the model again")
     x = np.column_stack(_columns(table, fields)) if len(table) else np.zeros((0, len(fields)))
     tr = _transformations(table)
     pos = np.full(x.shape, np.nan)
