@@ -2,9 +2,10 @@
 
     LLMAD_DATA_DIR=../shared/data python benchmarks/workflow_context.py \
         [--workflows all|a,b] [--seeds 0,1,2] [--lm] [--lm-max-train 8000] [--lm-seeds 0,1,2]
-        [--lm-workflows all|a,b] [--out runs/context]
+        [--lm-workflows all|a,b] [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
 
-Rows (run split stratified by run category, threshold = max F1 on validation, test part):
+Rows (run split stratified by run category, test part; threshold = max F1 on validation, or with
+``--threshold cv`` max F1 on out-of-fold scores over train + valid, 5 folds that keep each run whole):
 - ``gbdt``: LightGBM on the 9 paper features;
 - ``gbdt+ctx batch`` / ``gbdt+ctx online``: the same with run context (``--features context``);
 - ``gbdt+ctx type``: the batch-context model trained with ``--target type`` (normal / cpu / hdd); its
@@ -60,11 +61,14 @@ def main(argv: list[str]) -> None:
                     help="train the LM for at least this many steps (more epochs on small workflows)")
     ap.add_argument("--lm-seeds", default=None, help="seeds of the LM row (default: --seeds)")
     ap.add_argument("--lm-workflows", default=None, help="workflows of the LM row (default: --workflows)")
+    ap.add_argument("--rows", default=None, help=f"tree rows to run (default all: {', '.join(ROWS)})")
+    ap.add_argument("--threshold", choices=("valid", "cv"), default="valid",
+                    help="threshold rule of every row (cv: 5 more fits per row; the LM keeps valid)")
     ap.add_argument("--out", type=Path, default=Path("runs/context"))
     a = ap.parse_args(argv)
     wfs = list(WORKFLOWS) if a.workflows == "all" else a.workflows.split(",")
     seeds = [int(s) for s in a.seeds.split(",")]
-    rows = dict(ROWS)
+    rows = dict(ROWS) if a.rows is None else {r: ROWS[r] for r in a.rows.split(",") if r}
     lm_name = f"minilm-l3+LoRA context ({a.lm_max_train} rec" + (
         f", >= {a.lm_min_steps} steps)" if a.lm_min_steps else ")")
     if a.lm:
@@ -87,12 +91,13 @@ def main(argv: list[str]) -> None:
                 if row == lm_name:
                     cfg = lm_row(a.lm_max_train, lm_epochs(len(prep.parts["train"]), a.lm_max_train, a.lm_min_steps))[1]
                 t0 = time.perf_counter()
-                det = runs.train(prep, name, cfg).detector
+                rule = "valid" if row == lm_name else a.threshold
+                det = runs.train(prep, name, cfg, threshold=rule).detector
                 m = runs.evaluate(det, prep)
                 rec = {"workflow": wf, "row": row, "seed": seed, "detector": name, "config": det.get_params(),
                        "f1": m["f1"], "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"], "n_test": m["n"],
                        "type_macro_f1": m["type"]["macro_f1"] if "type" in m else None,
-                       "n_train": len(prep.parts["train"]), "seconds": round(time.perf_counter() - t0, 1),
+                       "threshold": rule, "n_train": len(prep.parts["train"]), "seconds": round(time.perf_counter() - t0, 1),
                        "split": "run", "command": "python benchmarks/workflow_context.py " + " ".join(argv)}
                 with open(res_file, "a") as fh:
                     fh.write(json.dumps(rec) + "\n")

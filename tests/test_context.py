@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from llmad import LlmadError
@@ -156,3 +155,62 @@ def test_a_table_marked_with_another_context_is_recomputed(ctx_sample):
     assert batch.transform(tb) is tb  # already contextualised by this stage
     to = online.transform(tb)  # marked batch, read online: computed again
     np.testing.assert_allclose(to[list(COLUMNS)].to_numpy(), _ctx(t, "online", dag), equal_nan=True)
+
+
+def test_peer_count_online_counts_only_peers_ended_before(ctx_sample):
+    t, dag = ctx_sample
+    one = t[t["run_id"].astype(str) == sorted(t["run_id"].astype(str).unique())[0]]
+    b, o = add_context(one, "batch", dag), add_context(one, "online", dag)
+    tr = one["kickstart_transformations"].astype(str)
+    np.testing.assert_array_equal(b["ctx_peer_n"].to_numpy(), tr.map(tr.value_counts()).to_numpy())
+    end = one["post_script_end"].to_numpy(dtype=float)
+    for i in range(0, len(one), 7):
+        same = (tr == tr.iloc[i]).to_numpy()
+        assert o["ctx_peer_n"].iloc[i] == (same & (end < end[i])).sum() + 1
+    # a job whose median is over itself alone has ratio 1 and says so
+    alone = o["ctx_peer_n"] == 1
+    assert alone.any() and (o.loc[alone, "ctx_peer_runtime"].dropna() == 1.0).all()
+
+
+def test_cv_threshold_folds_keep_runs_whole(sample):
+    from llmad.detectors import make_detector
+    from llmad.detectors.base import _cv_folds
+
+    t = sample.reset_index(drop=True)
+    y = t["label"].to_numpy().astype(int)
+    run = t["run_id"].astype(str).to_numpy()
+    n_runs = len(set(run))
+    folds = min(3, n_runs)
+    for fit_ix, held_ix in _cv_folds(t, y, folds, 0):
+        assert not set(run[fit_ix]) & set(run[held_ix])  # fails with plain stratified folds over jobs
+    # the out-of-fold context of a job equals its context in its whole run: each fold holds whole runs
+    det = make_detector("gbdt", features="context")
+    seen = []
+    orig = type(det)._fit
+
+    def spy(self, part, valid, **kw):
+        seen.append(part)
+        return orig(self, part, valid, **kw)
+    type(det)._fit = spy
+    try:
+        det.fit(t, None, threshold="cv", folds=folds)
+    finally:
+        type(det)._fit = orig
+    whole = add_context(t, "batch", load_dag("sample"))
+    for part in seen[:-1]:
+        ctx = det._contextual(part)
+        key = ctx["run_id"].astype(str) + "|" + ctx["job_id"].astype(str)
+        ref = whole.set_index(whole["run_id"].astype(str) + "|" + whole["job_id"].astype(str)).loc[key]
+        np.testing.assert_allclose(ctx["ctx_coloc_runtime"].to_numpy(float), ref["ctx_coloc_runtime"].to_numpy(float),
+                                   equal_nan=True)
+
+
+def test_cv_threshold_needs_runs_of_each_class(sample):
+    from llmad.detectors import make_detector
+
+    t = sample.reset_index(drop=True)
+    share = t.groupby(t["run_id"].astype(str))["label"].mean()
+    mixed = share[(share > 0.2) & (share < 0.8)].index[0]  # a run with both classes, well over 2 of each
+    one = t[t["run_id"].astype(str) == mixed]
+    with pytest.raises(LlmadError, match="folds keep a run whole"):
+        make_detector("gbdt").fit(one, None, threshold="cv", folds=2)

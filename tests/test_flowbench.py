@@ -1,8 +1,5 @@
-import io
 import zipfile
 
-import numpy as np
-import pandas as pd
 import pytest
 from conftest import needs_shared
 

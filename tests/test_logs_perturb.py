@@ -5,7 +5,7 @@ import pytest
 from logs_common import _private_cache, needs_logs  # noqa: F401
 
 from llmad import LlmadError
-from llmad.data.logs import LogOptions, Perturbation, load, perturb
+from llmad.data.logs import Perturbation, load, perturb
 from llmad.data.splits import split
 
 

@@ -4,7 +4,6 @@ import importlib.util
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -15,7 +14,7 @@ from llmad import LlmadError
 from llmad.config import replace
 from llmad.data.splits import split
 from llmad.detectors import load_detector, make_detector
-from llmad.models.adapters import AdapterConfig, apply_adapter, count_parameters
+from llmad.models.adapters import AdapterConfig, apply_adapter
 from llmad.models.reft import LoReFTIntervention, ReftConfig, ReftModel, position_mask
 
 
@@ -207,7 +206,6 @@ def test_reft_model_intervenes_only_at_positions_and_only_reft_trains():
     # the intervention replaces layer 1's output exactly at masked positions
     captured = {}
     layer = base.bert.encoder.layer[1]
-    h_in = {}
     layer.register_forward_hook(lambda m, a, o: captured.__setitem__("out", (o[0] if isinstance(o, tuple) else o).detach().clone()), prepend=True)
     model.eval()
     with torch.no_grad():

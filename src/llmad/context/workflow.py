@@ -39,7 +39,7 @@ PEER_TIMINGS = ("wms_delay", "queue_delay", "runtime", "post_script_delay", "sta
 HOST = "kickstart_hostname"
 END_COLUMNS = ("post_script_end", "stage_out_end", "execute_end")
 OVERLAP_TIMINGS = ("runtime", "kickstart_executables_cpu_time", "stage_in_delay", "stage_out_delay")
-COLUMNS = tuple([f"ctx_peer_{c}" for c in PEER_TIMINGS] + [f"ctx_coloc_{c}" for c in PEER_TIMINGS]
+COLUMNS = tuple([f"ctx_peer_{c}" for c in PEER_TIMINGS] + ["ctx_peer_n"] + [f"ctx_coloc_{c}" for c in PEER_TIMINGS]
                 + ["ctx_coloc_n"] + [f"ctx_overlap_{c}" for c in OVERLAP_TIMINGS]
                 + ["ctx_overlap_n", "ctx_dag_parents", "ctx_dag_children", "ctx_dag_parent_runtime", "ctx_dag_wait"])
 
@@ -103,6 +103,22 @@ def _peer_medians(values: np.ndarray, peer: np.ndarray, end: np.ndarray, mode: s
                 if not np.isnan(v[t]):
                     bisect.insort(seen, float(v[t]))
             i = j
+    return out
+
+
+def _peer_counts(peer: np.ndarray, end: np.ndarray, mode: str) -> np.ndarray:
+    """How many jobs each peer median is over: the whole group (batch), or the peers ended strictly before
+    the job plus the job itself (online) — a ratio to a median of one job is 1 and says nothing."""
+    if mode == "batch":
+        return np.bincount(peer)[peer].astype(float)
+    key = np.where(np.isnan(end), np.inf, end)
+    order = np.lexsort((key, peer))
+    start = _earlier_block_start(peer, key, order)
+    g = peer[order]
+    grp_first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    first_of = np.repeat(grp_first, np.diff(np.r_[grp_first, len(order)]))
+    out = np.empty(len(peer))
+    out[order] = start - first_of + 1
     return out
 
 
@@ -243,6 +259,7 @@ def add_context(table: pd.DataFrame, mode: str = "batch", dag: dict[str, list[st
         med = _peer_medians(v, peer, end, mode)
         with np.errstate(divide="ignore", invalid="ignore"):
             cols[f"ctx_peer_{c}"] = np.where(med > 0, v / np.where(med > 0, med, 1.0), np.where(v == med, 1.0, np.nan))
+    cols["ctx_peer_n"] = _peer_counts(peer, end, mode)
     ratios = np.column_stack([cols[f"ctx_peer_{c}"] for c in PEER_TIMINGS])
     means, counts = _coloc_means(ratios, worker, end, mode)
     for k, c in enumerate(PEER_TIMINGS):

@@ -13,7 +13,6 @@ header and appends (or starts over when the server ignores ranges). Only ``urlli
 from __future__ import annotations
 
 import hashlib
-import shutil
 import tarfile
 import urllib.error
 import urllib.request

@@ -116,11 +116,11 @@ class Detector:
     def _cv_scores(self, train: pd.DataFrame, valid: pd.DataFrame | None, folds: int,
                    fit_options: dict) -> tuple[np.ndarray, np.ndarray]:
         """Labels and out-of-fold scores of train + valid (for the ``cv`` threshold)."""
-        from sklearn.model_selection import StratifiedKFold
-
         pool = pd.concat([train, valid], ignore_index=True) if valid is not None and len(valid) else \
             train.reset_index(drop=True)
-        pool.attrs = train.attrs  # the loader's record of how windows became text
+        # the loader's record of how windows became text; not a context mark (valid may lack the context that
+        # train carries)
+        pool.attrs = {k: v for k, v in train.attrs.items() if k != "llmad_context"}
         y = pool["label"].to_numpy().astype(int)
         n_min = int(min(y.sum(), len(y) - y.sum()))
         if folds < 2:
@@ -130,14 +130,29 @@ class Detector:
                              f"train + valid; the smaller class has {n_min}")
         seed = int(getattr(self.config, "seed", 0))
         scores = np.empty(len(pool), dtype="float64")
-        for k, (fit_ix, held_ix) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(pool, y)):
-            part = pool.iloc[fit_ix].reset_index(drop=True)
-            part.attrs = pool.attrs
-            held = pool.iloc[held_ix].reset_index(drop=True)
-            held.attrs = pool.attrs
+        splits = list(_cv_folds(pool, y, folds, seed))
+
+        def fold(src: pd.DataFrame, fit_ix, held_ix):
+            part = src.iloc[fit_ix].reset_index(drop=True)
+            part.attrs = src.attrs
+            held = src.iloc[held_ix].reset_index(drop=True)
+            held.attrs = src.attrs
             det = self.clone()
             det._fit(part, None, **fit_options)
             scores[held_ix] = det.decision_function(held)
+            return det
+
+        first = fold(pool, *splits[0])
+        if first.context_ is not None:
+            # a detector that reads run context: compute it once over the whole pool, each job within its own
+            # run (no label enters it), and let every fold reuse it (the mark survives row selection). Folds
+            # keep runs whole, so this is the context each fold would compute; a table without run_id is one
+            # run, which the first fold cut: it is fitted again on the whole-run context
+            pool = first.context_.transform(pool)
+            if "run_id" not in pool.columns:
+                fold(pool, *splits[0])
+        for fit_ix, held_ix in splits[1:]:
+            fold(pool, fit_ix, held_ix)
         return y, scores
 
     # -- target ------------------------------------------------------------------------------
@@ -331,3 +346,21 @@ def load_detector(path: str | Path) -> Detector:
     except FileNotFoundError as e:
         raise LlmadError(f"{path}: incomplete model folder, {Path(e.filename or '?').name} is missing") from None
     return det
+
+
+def _cv_folds(pool: pd.DataFrame, y: np.ndarray, folds: int, seed: int):
+    """Stratified folds for the ``cv`` threshold. Job records of several runs are folded **by run**
+    (``run_id``): jobs of one run share a worker's stress, and their run context is computed within the run,
+    so a run split across folds would leak between the fitted and the held part and cut the context of both."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if "run_id" in pool.columns:
+        groups = pool["run_id"].astype(str).to_numpy()
+        runs_with = [len(set(groups[y == c])) for c in (0, 1)]
+        if min(runs_with) < folds:
+            raise LlmadError(f"a cv threshold over {folds} folds needs runs with records of each class in at "
+                             f"least {folds} runs (folds keep a run whole); there are {runs_with[0]} runs with "
+                             f"normal and {runs_with[1]} with anomalous records: use fewer folds or the "
+                             "validation threshold")
+        return StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(pool, y, groups)
+    return StratifiedKFold(folds, shuffle=True, random_state=seed).split(pool, y)
