@@ -165,15 +165,16 @@ def _coloc_means(ratios: np.ndarray, worker: np.ndarray, end: np.ndarray, mode: 
     order = idx[np.lexsort((key[idx], worker[idx]))]
     start = _earlier_block_start(worker, key, order)
     g = worker[order]
-    cs = np.cumsum(vals[order], axis=0)
-    cc = np.cumsum(finite[order].astype(float), axis=0)
+    # running sums that restart at each worker: a job's values never depend, not even in the last bit, on
+    # which other runs or workers the table holds (one running sum over the whole table, minus its value at
+    # the worker's start, did: LightGBM can turn such a 1e-13 difference into another tree)
+    cs = pd.DataFrame(vals[order]).groupby(g).cumsum().to_numpy()
+    cc = pd.DataFrame(finite[order].astype(float)).groupby(g).cumsum().to_numpy()
     grp_first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
     first_of = np.repeat(grp_first, np.diff(np.r_[grp_first, len(order)]))
-    # sums over rows [group start, tie-block start) = strictly earlier rows of the same worker
-    def before(c):
-        upto = np.where((start > 0)[:, None], c[np.maximum(start - 1, 0)], 0.0)
-        base = np.where((first_of > 0)[:, None], c[np.maximum(first_of - 1, 0)], 0.0)
-        return np.where((start > first_of)[:, None], upto - base, 0.0)
+
+    def before(c):  # sums over rows [worker start, tie-block start) = strictly earlier rows of the same worker
+        return np.where((start > first_of)[:, None], c[np.maximum(start - 1, 0)], 0.0)
     s, c = before(cs), before(cc)
     with np.errstate(invalid="ignore", divide="ignore"):
         means[order] = np.where(c > 0, s / np.maximum(c, 1), np.nan)
