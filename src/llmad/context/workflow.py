@@ -71,6 +71,13 @@ def _keys(t: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return run_code, peer, worker
 
 
+def _group_first(group: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """For rows sorted by group (``order``): the position of the first row of each row's group."""
+    g = group[order]
+    firsts = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    return np.repeat(firsts, np.diff(np.r_[firsts, len(order)]))
+
+
 def _earlier_block_start(group: np.ndarray, end: np.ndarray, order: np.ndarray) -> np.ndarray:
     """For rows sorted by (group, end): the position of the first row of each row's (group, end) tie block."""
     g, e = group[order], end[order]
@@ -113,12 +120,8 @@ def _peer_counts(peer: np.ndarray, end: np.ndarray, mode: str) -> np.ndarray:
         return np.bincount(peer)[peer].astype(float)
     key = np.where(np.isnan(end), np.inf, end)
     order = np.lexsort((key, peer))
-    start = _earlier_block_start(peer, key, order)
-    g = peer[order]
-    grp_first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
-    first_of = np.repeat(grp_first, np.diff(np.r_[grp_first, len(order)]))
     out = np.empty(len(peer))
-    out[order] = start - first_of + 1
+    out[order] = _earlier_block_start(peer, key, order) - _group_first(peer, order) + 1
     return out
 
 
@@ -170,8 +173,7 @@ def _coloc_means(ratios: np.ndarray, worker: np.ndarray, end: np.ndarray, mode: 
     # the worker's start, did: LightGBM can turn such a 1e-13 difference into another tree)
     cs = pd.DataFrame(vals[order]).groupby(g).cumsum().to_numpy()
     cc = pd.DataFrame(finite[order].astype(float)).groupby(g).cumsum().to_numpy()
-    grp_first = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
-    first_of = np.repeat(grp_first, np.diff(np.r_[grp_first, len(order)]))
+    first_of = _group_first(worker, order)
 
     def before(c):  # sums over rows [worker start, tie-block start) = strictly earlier rows of the same worker
         return np.where((start > first_of)[:, None], c[np.maximum(start - 1, 0)], 0.0)

@@ -120,7 +120,9 @@ class Detector:
             train.reset_index(drop=True)
         # the loader's record of how windows became text; not a context mark (valid may lack the context that
         # train carries)
-        pool.attrs = {k: v for k, v in train.attrs.items() if k != "llmad_context"}
+        from llmad.context.workflow import CONTEXT_ATTR
+
+        pool.attrs = {k: v for k, v in train.attrs.items() if k != CONTEXT_ATTR}
         y = pool["label"].to_numpy().astype(int)
         n_min = int(min(y.sum(), len(y) - y.sum()))
         if folds < 2:
