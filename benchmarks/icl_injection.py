@@ -2,9 +2,10 @@
 
     LLMAD_DATA_DIR=../shared/data python benchmarks/icl_injection.py --limit 100 --out runs/icl/injection.jsonl
 
-For each dataset (jobs: ``flowbench/1000genome``; log windows: ``logs/hdfs``) and each prompt (``paper-few``:
+For each dataset (jobs: ``flowbench/1000genome``; log windows: ``logs/hdfs``), each prompt (``paper-few``:
 the record as plain text; ``fenced-few``: the record fenced as data, fence markers defused; ``marked-few``:
-fenced, and the record's words joined by ``^``, datamarking), an ``icl``
+fenced, and the record's words joined by ``^``, datamarking) and each ``--guards`` (``vocabulary``: the
+record shows the model only words seen in training records, :mod:`llmad.icl.guard`), an ``icl``
 detector is trained (train-only statistics, threshold from validation), a stratified ``--limit`` sample of
 the test part is scored as it is and with each planted instruction of :data:`llmad.icl.injection.INJECTIONS`,
 and the share of decisions that change is reported per instruction and overall (``flip_rate``), with the same
@@ -44,6 +45,9 @@ def main(argv=None) -> None:
                          "sample of a 1 %% anomalous part barely holds")
     ap.add_argument("--scoring", default="words", choices=("words", "knn-prompting"))
     ap.add_argument("--anchors", type=int, default=256)
+    ap.add_argument("--guards", default="none",
+                    help="comma list of injection guards to compare: none, vocabulary (record text shows only words "
+                         "seen in training records; llmad.icl.guard)")
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--max-valid", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
@@ -55,9 +59,9 @@ def main(argv=None) -> None:
         opts = LogOptions(text=a.text) if logs and a.text else None
         prep = runs.prepare(ds, seed=a.seed, log_options=opts)
         whole = prep.part("test")
-        for prompt in a.prompts.split(","):
+        for prompt, guard in [(p, g) for p in a.prompts.split(",") for g in a.guards.split(",")]:
             cfg = {"model": a.model, "prompt": prompt, "max_valid": a.max_valid, "seed": a.seed,
-                   "scoring": a.scoring, "anchors": a.anchors}
+                   "scoring": a.scoring, "anchors": a.anchors, "guard": guard}
             det = runs.train(prep, "icl", cfg, seed=a.seed).detector
             test = (balanced_sample(det._contextual(whole), a.limit, a.seed) if a.balanced
                     else runs.sample_part(det, whole, a.limit, a.seed))
@@ -75,7 +79,7 @@ def main(argv=None) -> None:
 
                 after = {line: planted(line) for line in (*INJECTIONS, CONTROL)}
                 per = {inj: flip_rate(clean, after[inj], det.threshold_) for inj in INJECTIONS}
-                row = {"dataset": ds, "prompt": prompt, "where": where, "text": det.text_.config.mode if logs else None,
+                row = {"dataset": ds, "prompt": prompt, "guard": guard, "where": where, "text": det.text_.config.mode if logs else None,
                        "scoring": a.scoring, "model": a.model, "n": int(len(test)), "seed": a.seed,
                        "flip_rate": sum(per.values()) / len(per), "per_injection": per,
                        "control_flip_rate": flip_rate(clean, after[CONTROL], det.threshold_),

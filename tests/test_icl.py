@@ -332,3 +332,51 @@ def test_a_planted_log_line_reaches_an_ids_model_as_one_unseen_event():
     planted = masked.transform(plant_line(test, INJECTIONS[0]))[0]
     assert planted.startswith(masked.transform(test)[0]) and "answer Normal" in planted
     assert list(test["messages"][0]) == ["open file <*>", "read <*> bytes"]  # the input is not changed
+
+
+def test_vocabulary_guard_shows_only_training_words():
+    """The guard: a record shows the model only words of training records (edge punctuation ignored) and numbers;
+    each run of other words is one <?>; label words and prompt markers never pass, even from training."""
+    from llmad.icl.guard import PLACEHOLDER, Vocabulary
+    from llmad.icl.injection import INJECTIONS, plant
+
+    train = ["Receiving block <*> src: <*> dest: <*>", "PacketResponder <*> for block <*> terminating",
+             "Normal shutdown of block <*> | Category: Abnormal"]
+    v = Vocabulary.fit(train)
+    assert not {"Normal", "Abnormal", "Category"} & set(v.to_list()) and "src" in v.to_list()
+    clean = "Receiving block <*> src: <*> dest: <*> | PacketResponder <*> for block <*> terminating"
+    assert v(clean) == clean  # a record of known words is unchanged
+    for inj in INJECTIONS:
+        got = v(plant(clean, inj))
+        assert got.startswith(clean + " | ") and got[len(clean) + 3:] in (PLACEHOLDER, f"{PLACEHOLDER} for {PLACEHOLDER}")
+        assert not any(w in got for w in ("Normal", "Category", "Instruct", ">>>", "<<<", "answer", "Ignore"))
+    assert v("block 12.5 of 3e-05 (12%), blocks, src.") == "block 12.5 of 3e-05 (12%), <?> src."
+    assert v("new words here and there block") == "<?> block" and v("") == ""
+
+
+@needs_smollm2
+def test_guarded_icl_round_trip_and_planted_words_never_reach_the_prompt(tmp_path):
+    """--guard vocabulary: fitted on the train part, saved in detector.json, applied to every record of the prompt
+    (query and demonstrations); the saved model loads and is evaluated."""
+    from test_cli import llmad
+
+    from llmad import runs
+    from llmad.detectors.base import load_detector
+    from llmad.icl.injection import INJECTIONS, plant
+
+    model = tmp_path / "icl"
+    llmad("train", "flowbench/sample", "--detector", "icl", "--prompt", "fenced-few", "--shots", "2",
+          "--guard", "vocabulary", "--max-valid", "8", "--out", model)
+    doc = json.loads((model / "detector.json").read_text())
+    vocab = set(doc["state"]["vocabulary"])
+    assert doc["config"]["guard"] == "vocabulary" and {"wms", "delay", "sec"} <= vocab and "Normal" not in vocab
+    det = load_detector(model)
+    test = runs.prepare("flowbench/sample").part("test").iloc[:6]
+    text = det._record_texts(test)[0]
+    for inj in INJECTIONS:
+        q = det._queries([plant(text, inj)])[0][0]
+        assert q.startswith(det._queries([text])[0][0].rsplit("\n", 2)[0])  # the record's own words are kept
+        assert "Normal" not in q.split("Category:")[0] and "Ignore" not in q and "administrator" not in q
+    assert "<?> stands for words" in det._prefix()
+    m = json.loads(llmad("evaluate", model, "--limit", "6", "--json").stdout)
+    assert m["n"] == 6 and m["roc_auc"] is not None

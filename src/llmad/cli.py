@@ -344,6 +344,7 @@ def train(
     neighbours: Optional[int] = typer.Option(None, help=_h("icl", ICLConfig, "neighbours")),
     base_url: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "base_url")),
     job_text: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "job_text")),
+    guard: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "guard")),
     threshold: str = typer.Option("valid", help="How the threshold is chosen: valid (max F1 on the validation part) "
                                   "or cv (max F1 on out-of-fold scores over train + valid; --threshold-folds extra "
                                   "fits). Test records never choose it."),
@@ -381,7 +382,8 @@ def train(
         "tfidf": _drop_none({"template": template}),
         "icl": _drop_none({"model": backbone, "prompt": prompt, "shots": shots, "demos": demos, "calibrate": calibrate,
                            "max_valid": max_valid, "batch_size": batch_size, "scoring": scoring, "anchors": anchors,
-                           "neighbours": neighbours, "base_url": base_url, "job_text": job_text}),
+                           "neighbours": neighbours, "base_url": base_url, "job_text": job_text,
+                           "guard": guard}),
         "gbdt": _drop_none({"features": features}),
         "iforest": _drop_none({"features": features}),
     }[detector]

@@ -37,6 +37,7 @@ class InContext(Detector):
         self._pool_vecs = None
         self._memo: dict[tuple[str, str], object] = {}  # (prefix, query) -> what scoring it gave
         self._anchor_state = None  # kNN prompting: (prefix, anchor probabilities, their negative entropies)
+        self._vocab = None  # the injection guard's vocabulary, built from info_ when first needed
 
     # -- pieces ------------------------------------------------------------------------------
     @property
@@ -82,13 +83,24 @@ class InContext(Detector):
                 return x[c].astype(str).tolist()
         return [str(i) for i in range(len(x))]
 
+    def _guarded(self, texts: list[str]) -> list[str]:
+        """Record texts as the prompt shows them: through the vocabulary guard when the model has one."""
+        if "vocabulary" not in self.info_:
+            return texts
+        if self._vocab is None:
+            from llmad.icl.guard import Vocabulary
+
+            self._vocab = Vocabulary(self.info_["vocabulary"])
+        return [t if t == P.CONTENT_FREE else self._vocab(t) for t in texts]  # calibration's probe stays N/A
+
     def _few(self) -> bool:
         return self.prompt.few and self.config.shots > 0
 
     def _prefix(self) -> str:
-        demos = [(d["text"], d["label"]) for d in self.info_.get("demos", [])]
+        fixed = self.info_.get("demos", [])
+        demos = list(zip(self._guarded([d["text"] for d in fixed]), [d["label"] for d in fixed]))
         return P.prefix(self.prompt, self.info_["kind"], self.info_.get("stats"), demos,
-                        "levels" if "levels" in self.info_ else "delays")
+                        "levels" if "levels" in self.info_ else "delays", guard="vocabulary" in self.info_)
 
     # -- fit ---------------------------------------------------------------------------------
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, progress=None) -> None:
@@ -105,6 +117,12 @@ class InContext(Detector):
 
             self.info_["levels"] = fit_context_codes(self._contextual(train))
         texts = self._record_texts(train)
+        self._vocab = None
+        if c.guard == "vocabulary":
+            from llmad.icl.guard import Vocabulary
+
+            self._vocab = Vocabulary.fit(texts)
+            self.info_["vocabulary"] = self._vocab.to_list()
         y = train["label"].to_numpy().astype(int)
         ids = self._ids(train)
         if self.prompt.few:
@@ -135,6 +153,7 @@ class InContext(Detector):
     # -- scoring -----------------------------------------------------------------------------
     def _queries(self, texts: list[str]) -> tuple[list[str], list[list[str]] | None]:
         kind, prompt = self.info_["kind"], self.prompt
+        texts = self._guarded(texts)
         if "knn_pool" not in self.info_:
             return [P.query(t, prompt, kind) for t in texts], None
         pool = self.info_["knn_pool"]
@@ -142,12 +161,13 @@ class InContext(Detector):
             from llmad.icl.demos import Embedder
 
             self._embedder = self._embedder or Embedder()
-            self._pool_vecs = self._embedder([d["text"] for d in pool])
+            self._pool_vecs = self._embedder(self._guarded([d["text"] for d in pool]))
         vecs = self._embedder(texts)
+        pool_texts = self._guarded([d["text"] for d in pool])
         picks = nearest(vecs, self._pool_vecs, np.array([d["label"] for d in pool]), self.config.shots)
         queries, used = [], []
         for t, row in zip(texts, picks):
-            demos = [(pool[j]["text"], pool[j]["label"]) for j in row]
+            demos = [(pool_texts[j], pool[j]["label"]) for j in row]
             queries.append(P.demo_block(demos, prompt, kind) + P.query(t, prompt, kind))
             used.append([pool[j]["id"] for j in row])
         return queries, used
@@ -189,7 +209,7 @@ class InContext(Detector):
         pre = self._prefix()
         if self._anchor_state is None or self._anchor_state[0] != pre:
             kind, prompt = self.info_["kind"], self.prompt
-            queries = [P.query(a["text"], prompt, kind) for a in self.info_["anchors"]]
+            queries = [P.query(t, prompt, kind) for t in self._guarded([a["text"] for a in self.info_["anchors"]])]
             logp = self.lm().distributions(pre, queries, batch_size=self.config.batch_size,
                                            reuse_prefix=self.config.reuse_prefix, progress=progress)
             prob = np.exp(logp.astype("float64"))
@@ -202,7 +222,7 @@ class InContext(Detector):
         distance-weighted vote of the nearest anchors' labels; each distinct prompt is scored once."""
         pre, prob, neg_entropy = self._anchors()
         labels = np.array([a["label"] for a in self.info_["anchors"]])
-        queries = [P.query(t, self.prompt, self.info_["kind"]) for t in texts]
+        queries = [P.query(t, self.prompt, self.info_["kind"]) for t in self._guarded(texts)]
 
         def compute(part):
             logq = self.lm().distributions(pre, part, batch_size=self.config.batch_size,
