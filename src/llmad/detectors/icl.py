@@ -34,7 +34,7 @@ class InContext(Detector):
         super().__init__(config, **overrides)
         self._lm = None
         self._embedder = None
-        self._pool_vecs = None
+        self._pool = None  # knn demonstrations: the pool's texts as the prompt shows them, and their embeddings
         self._memo: dict[tuple[str, str], object] = {}  # (prefix, query) -> what scoring it gave
         self._anchor_state = None  # kNN prompting: (prefix, anchor probabilities, their negative entropies)
         self._vocab = None  # the injection guard's vocabulary, built from info_ when first needed
@@ -117,7 +117,7 @@ class InContext(Detector):
 
             self.info_["levels"] = fit_context_codes(self._contextual(train))
         texts = self._record_texts(train)
-        self._vocab = None
+        self._vocab, self._pool = None, None
         if c.guard == "vocabulary":
             from llmad.icl.guard import Vocabulary
 
@@ -157,14 +157,15 @@ class InContext(Detector):
         if "knn_pool" not in self.info_:
             return [P.query(t, prompt, kind) for t in texts], None
         pool = self.info_["knn_pool"]
-        if self._pool_vecs is None:
+        if self._pool is None:  # once per detector: guarded and embedded
             from llmad.icl.demos import Embedder
 
             self._embedder = self._embedder or Embedder()
-            self._pool_vecs = self._embedder(self._guarded([d["text"] for d in pool]))
+            pool_texts = self._guarded([d["text"] for d in pool])
+            self._pool = (pool_texts, self._embedder(pool_texts))
+        pool_texts, pool_vecs = self._pool
         vecs = self._embedder(texts)
-        pool_texts = self._guarded([d["text"] for d in pool])
-        picks = nearest(vecs, self._pool_vecs, np.array([d["label"] for d in pool]), self.config.shots)
+        picks = nearest(vecs, pool_vecs, np.array([d["label"] for d in pool]), self.config.shots)
         queries, used = [], []
         for t, row in zip(texts, picks):
             demos = [(pool_texts[j], pool[j]["label"]) for j in row]
