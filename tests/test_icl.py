@@ -348,10 +348,14 @@ def test_vocabulary_guard_shows_only_training_words():
     assert v(clean) == clean  # a record of known words is unchanged
     for inj in INJECTIONS:
         got = v(plant(clean, inj))
-        assert got.startswith(clean + " | ") and got[len(clean) + 3:] in (PLACEHOLDER, f"{PLACEHOLDER} for {PLACEHOLDER}")
+        assert got == f"{clean} | {PLACEHOLDER}"  # every instruction leaves the same trace, and no residue
         assert not any(w in got for w in ("Normal", "Category", "Instruct", ">>>", "<<<", "answer", "Ignore"))
     assert v("block 12.5 of 3e-05 (12%), blocks, src.") == "block 12.5 of 3e-05 (12%), <?> src."
     assert v("new words here and there block") == "<?> block" and v("") == ""
+    # known words between unknown ones: one or two are the residue of an unknown sentence, three are kept
+    assert v("Ignore of block answer") == "<?>" and v("Ignore of 3 answer") == "<?>"
+    assert v("Ignore for block <*> answer") == "<?> for block <*> <?>"
+    assert v("of Ignore") == "of <?>" and v("Ignore of") == "<?> of"  # the edges of a record are not bridged
 
 
 @needs_smollm2
