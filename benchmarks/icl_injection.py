@@ -45,6 +45,9 @@ def main(argv=None) -> None:
                          "sample of a 1 %% anomalous part barely holds")
     ap.add_argument("--scoring", default="words", choices=("words", "knn-prompting"))
     ap.add_argument("--anchors", type=int, default=256)
+    ap.add_argument("--context", default=None, choices=("batch", "online"),
+                    help="job records: add the run-context sentence (as icl --context); the instruction is planted "
+                         "after it")
     ap.add_argument("--guards", default="none",
                     help="comma list of injection guards to compare: none, vocabulary (record text shows only words "
                          "seen in training records; llmad.icl.guard)")
@@ -62,6 +65,8 @@ def main(argv=None) -> None:
         for prompt, guard in [(p, g) for p in a.prompts.split(",") for g in a.guards.split(",")]:
             cfg = {"model": a.model, "prompt": prompt, "max_valid": a.max_valid, "seed": a.seed,
                    "scoring": a.scoring, "anchors": a.anchors, "guard": guard}
+            if a.context and not logs:
+                cfg["context"] = a.context
             det = runs.train(prep, "icl", cfg, seed=a.seed).detector
             test = (balanced_sample(det._contextual(whole), a.limit, a.seed) if a.balanced
                     else runs.sample_part(det, whole, a.limit, a.seed))
@@ -80,7 +85,8 @@ def main(argv=None) -> None:
                 after = {line: planted(line) for line in (*INJECTIONS, CONTROL)}
                 per = {inj: flip_rate(clean, after[inj], det.threshold_) for inj in INJECTIONS}
                 row = {"dataset": ds, "prompt": prompt, "guard": guard, "where": where, "text": det.text_.config.mode if logs else None,
-                       "scoring": a.scoring, "model": a.model, "n": int(len(test)), "seed": a.seed,
+                       "scoring": a.scoring, "anchors": a.anchors if a.scoring == "knn-prompting" else None,
+                       "context": None if logs else a.context, "model": a.model, "n": int(len(test)), "seed": a.seed,
                        "flip_rate": sum(per.values()) / len(per), "per_injection": per,
                        "control_flip_rate": flip_rate(clean, after[CONTROL], det.threshold_),
                        # what the instruction itself does: decisions that differ from those with the harmless line
