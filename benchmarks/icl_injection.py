@@ -103,12 +103,9 @@ def main(argv=None) -> None:
 
 def balanced_sample(part, limit: int, seed: int):
     """Up to ``limit // 2`` anomalous records (all when fewer) and normal ones for the rest, seeded."""
-    rng = np.random.default_rng(seed)
-    y = part["label"].to_numpy()
-    bad, good = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    bad = rng.choice(bad, min(len(bad), limit // 2), replace=False)
-    good = rng.choice(good, min(len(good), limit - len(bad)), replace=False)
-    return part.iloc[np.sort(np.concatenate([bad, good]))]
+    from llmad.data.splits import balanced_sample as indices
+
+    return part.iloc[indices(part["label"].to_numpy(), limit, seed)]
 
 
 def hidden(clean, after: dict, test, threshold) -> dict:

@@ -84,6 +84,18 @@ def test_limit_is_a_stratified_seeded_sample():
     assert len(stratified_sample(y, 5000, 0)) == 1000
 
 
+def test_balanced_sample_takes_half_anomalies_or_all_of_them():
+    from llmad.data.splits import balanced_sample
+
+    y = np.array([0] * 900 + [1] * 100)
+    ix = balanced_sample(y, 100, 0)
+    assert len(ix) == 100 and y[ix].sum() == 50 and (balanced_sample(y, 100, 0) == ix).all()
+    assert (np.diff(ix) > 0).all() and (balanced_sample(y, 100, 1) != ix).any()
+    few = np.array([0] * 990 + [1] * 10)
+    ix = balanced_sample(few, 100, 0)  # fewer anomalies than half: all of them, normals for the rest
+    assert len(ix) == 100 and few[ix].sum() == 10
+
+
 @needs_smollm2
 def test_no_test_statistic_reaches_a_prompt():
     """Plant an extreme value in the test part: it must appear in no prefix, statistic or demonstration."""

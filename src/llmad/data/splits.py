@@ -120,6 +120,18 @@ def _run_parts(table: pd.DataFrame, cfg: SplitConfig) -> dict[str, str]:
     return out
 
 
+def balanced_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of up to ``n // 2`` anomalous records (all of them when fewer) and normal ones for the rest,
+    seeded: a sample in which a part with 1 % anomalies still holds enough of them to rank. Its F1 is not the
+    part's (the class shares differ); its ROC-AUC estimates the part's."""
+    labels = np.asarray(labels).astype(int)
+    rng = np.random.default_rng(seed)
+    bad, good = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    bad = rng.choice(bad, min(len(bad), n // 2), replace=False)
+    good = rng.choice(good, min(len(good), n - len(bad)), replace=False)
+    return np.sort(np.concatenate([bad, good]))
+
+
 def stratified_sample(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Indices of ``n`` records with the class shares of ``labels`` (at least one of each class present)."""
     labels = np.asarray(labels).astype(int)
