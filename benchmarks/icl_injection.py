@@ -68,8 +68,7 @@ def main(argv=None) -> None:
             if a.context and not logs:
                 cfg["context"] = a.context
             det = runs.train(prep, "icl", cfg, seed=a.seed).detector
-            test = (balanced_sample(det._contextual(whole), a.limit, a.seed) if a.balanced
-                    else runs.sample_part(det, whole, a.limit, a.seed))
+            test = runs.sample_part(det, whole, a.limit, a.seed, balanced=a.balanced)
             texts = det._record_texts(test)
             clean = det.decision_function(test)
             m = metrics.compute(test["label"].to_numpy(), clean, det.threshold_)
@@ -99,13 +98,6 @@ def main(argv=None) -> None:
                 with open(a.out, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)
-
-
-def balanced_sample(part, limit: int, seed: int):
-    """Up to ``limit // 2`` anomalous records (all when fewer) and normal ones for the rest, seeded."""
-    from llmad.data.splits import balanced_sample as indices
-
-    return part.iloc[indices(part["label"].to_numpy(), limit, seed)]
 
 
 def hidden(clean, after: dict, test, threshold) -> dict:

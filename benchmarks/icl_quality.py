@@ -69,13 +69,7 @@ def main(argv=None) -> None:
         det = runs.train(prep, "icl", cfg, seed=a.seed).detector
         fit_s = time.perf_counter() - t0
         # the same stratified sample for every method; run context (if any) from the whole test part's runs
-        if a.balanced:
-            from llmad.data.splits import balanced_sample
-
-            whole = det._contextual(whole_test)
-            test = whole.iloc[balanced_sample(whole["label"].to_numpy(), a.limit, a.seed)]
-        else:
-            test = runs.sample_part(det, whole_test, a.limit, a.seed)
+        test = runs.sample_part(det, whole_test, a.limit, a.seed, balanced=a.balanced)
         y = test["label"].to_numpy()
         t0 = time.perf_counter()
         s = det.decision_function(test)

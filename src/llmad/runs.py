@@ -254,16 +254,18 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
     return m
 
 
-def sample_part(det: Detector, data: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
-    """A stratified, seeded sample of ``limit`` records of a part. A detector that reads run context gets it
-    computed over the whole part first, so a sampled job keeps the context of its whole run (sampling
-    first would leave most of its co-located jobs out)."""
-    from llmad.data.splits import stratified_sample
+def sample_part(det: Detector, data: pd.DataFrame, limit: int, seed: int, balanced: bool = False) -> pd.DataFrame:
+    """A stratified (or, with ``balanced``, up to half anomalous: ``splits.balanced_sample``), seeded sample of
+    ``limit`` records of a part. A detector that reads run context gets it computed over the whole part first,
+    so a sampled job keeps the context of its whole run (sampling first would leave most of its co-located
+    jobs out)."""
+    from llmad.data.splits import balanced_sample, stratified_sample
 
     if limit < 2:
         raise LlmadError(f"--limit must be at least 2, got {limit}")
     data = det._contextual(data)
-    return data.iloc[stratified_sample(data["label"].to_numpy(), limit, seed)]
+    pick = balanced_sample if balanced else stratified_sample
+    return data.iloc[pick(data["label"].to_numpy(), limit, seed)]
 
 
 def _perturbed(data: pd.DataFrame, perturbation: Any, part: str, prep: Prepared) -> pd.DataFrame:
