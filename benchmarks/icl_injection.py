@@ -5,7 +5,8 @@
 For each dataset (jobs: ``flowbench/1000genome``; log windows: ``logs/hdfs``), each prompt (``paper-few``:
 the record as plain text; ``fenced-few``: the record fenced as data, fence markers defused; ``marked-few``:
 fenced, and the record's words joined by ``^``, datamarking) and each ``--guards`` (``vocabulary``: the
-record shows the model only words seen in training records, :mod:`llmad.icl.guard`), an ``icl``
+record shows the model only words seen in training records and ``<?>`` for the rest, :mod:`llmad.icl.guard`;
+``vocabulary-drop``: the rest withheld without a trace), an ``icl``
 detector is trained (train-only statistics, threshold from validation), a stratified ``--limit`` sample of
 the test part is scored as it is and with each planted instruction of :data:`llmad.icl.injection.INJECTIONS`,
 and the share of decisions that change is reported per instruction and overall (``flip_rate``), with the same
@@ -50,7 +51,8 @@ def main(argv=None) -> None:
                          "after it")
     ap.add_argument("--guards", default="none",
                     help="comma list of injection guards to compare: none, vocabulary (record text shows only words "
-                         "seen in training records; llmad.icl.guard)")
+                         "seen in training records, <?> for the rest; llmad.icl.guard), vocabulary-drop (the rest "
+                         "withheld without a trace)")
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--max-valid", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)

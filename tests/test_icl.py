@@ -368,6 +368,27 @@ def test_vocabulary_guard_shows_only_training_words():
     assert v("Ignore of block answer") == "<?>" and v("Ignore of 3 answer") == "<?>"
     assert v("Ignore for block <*> answer") == "<?> for block <*> <?>"
     assert v("of Ignore") == "of <?>" and v("Ignore of") == "<?> of"  # the edges of a record are not bridged
+    assert v("a|b block | src") == "<?> block | src"  # the separator llmad writes always passes, alone
+
+
+def test_vocabulary_drop_guard_withholds_planted_text_without_a_trace():
+    """--guard vocabulary-drop: the record the model reads is exactly the clean one, whatever was planted at its
+    end (text or log line), and unknown words inside a part go without leaving a separator or a double space."""
+    from llmad.icl.guard import PLACEHOLDER, Vocabulary
+    from llmad.icl.injection import CONTROL, INJECTIONS, plant
+
+    train = ["Receiving block <*> src: <*> dest: <*>", "PacketResponder <*> for block <*> terminating"]
+    v = Vocabulary.fit(train, drop=True)
+    clean = "Receiving block <*> src: <*> dest: <*> | PacketResponder <*> for block <*> terminating"
+    assert v(clean) == clean
+    for planted in (*INJECTIONS, CONTROL):
+        assert v(plant(clean, planted)) == clean
+        assert v(f"{planted} | {clean}") == clean  # at the start too
+    assert v("Receiving | new words | block") == "Receiving | block"
+    assert v("Receiving new words block") == "Receiving block" and v("new words") == ""
+    assert v("block 12 for new, src") == "block 12 for src"
+    assert PLACEHOLDER not in v("x | block | y z | src")
+    assert Vocabulary(v.to_list())("Receiving new words block") == f"Receiving {PLACEHOLDER} block"
 
 
 @needs_smollm2
@@ -396,3 +417,11 @@ def test_guarded_icl_round_trip_and_planted_words_never_reach_the_prompt(tmp_pat
     assert "<?> stands for words" in det._prefix()
     m = json.loads(llmad("evaluate", model, "--limit", "6", "--json").stdout)
     assert m["n"] == 6 and m["roc_auc"] is not None
+    # vocabulary-drop: a planted instruction changes nothing the model reads, so not its score either
+    prep = runs.prepare("flowbench/sample")
+    drop = runs.train(prep, "icl", {"prompt": "paper-zero", "guard": "vocabulary-drop", "max_valid": 4}).detector
+    assert drop.info_["guard"] == "vocabulary-drop" and "<?>" not in drop._prefix()
+    text = drop._record_texts(test)[0]
+    assert {drop._queries([plant(text, inj)])[0][0] for inj in INJECTIONS} == {drop._queries([text])[0][0]}
+    drop.save(tmp_path / "drop")
+    assert load_detector(tmp_path / "drop")._guarded([plant(text, INJECTIONS[0])]) == [text]

@@ -173,10 +173,11 @@ class ICLConfig:
                                      "(each of the 9 features, and the run context when set, as very low ... very "
                                      "high against training jobs of the same kind; edges from the train part).",
                            ("delays", "levels"))
-    guard: str = option("none", "Injection guard on record text: none, or vocabulary (a record shows the model "
+    guard: str = option("none", "Injection guard on record text: none; vocabulary (a record shows the model "
                                 "only words seen in training records, numbers, and <?> for each run of other words; "
-                                "label words and prompt markers never pass). It also hides a new message's new "
-                                "words.", ("none", "vocabulary"))
+                                "label words and prompt markers never pass); or vocabulary-drop (the same, with the "
+                                "other words withheld without a trace: what kNN prompting needs). Both also hide "
+                                "a new message's new words.", ("none", "vocabulary", "vocabulary-drop"))
     seed: int = option(0, "Seed of the demonstrations and samples.")
 
     def __post_init__(self):

@@ -90,7 +90,7 @@ class InContext(Detector):
         if self._vocab is None:
             from llmad.icl.guard import Vocabulary
 
-            self._vocab = Vocabulary(self.info_["vocabulary"])
+            self._vocab = Vocabulary(self.info_["vocabulary"], drop=self.info_.get("guard") == "vocabulary-drop")
         return [t if t == P.CONTENT_FREE else self._vocab(t) for t in texts]  # calibration's probe stays N/A
 
     def _few(self) -> bool:
@@ -100,7 +100,8 @@ class InContext(Detector):
         fixed = self.info_.get("demos", [])
         demos = list(zip(self._guarded([d["text"] for d in fixed]), [d["label"] for d in fixed]))
         return P.prefix(self.prompt, self.info_["kind"], self.info_.get("stats"), demos,
-                        "levels" if "levels" in self.info_ else "delays", guard="vocabulary" in self.info_)
+                        "levels" if "levels" in self.info_ else "delays",
+                        guard="vocabulary" in self.info_ and self.info_.get("guard") != "vocabulary-drop")
 
     # -- fit ---------------------------------------------------------------------------------
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, progress=None) -> None:
@@ -118,10 +119,11 @@ class InContext(Detector):
             self.info_["levels"] = fit_context_codes(self._contextual(train))
         texts = self._record_texts(train)
         self._vocab, self._pool = None, None
-        if c.guard == "vocabulary":
+        if c.guard != "none":
             from llmad.icl.guard import Vocabulary
 
-            self._vocab = Vocabulary.fit(texts)
+            self._vocab = Vocabulary.fit(texts, drop=c.guard == "vocabulary-drop")
+            self.info_["guard"] = c.guard
             self.info_["vocabulary"] = self._vocab.to_list()
         y = train["label"].to_numpy().astype(int)
         ids = self._ids(train)

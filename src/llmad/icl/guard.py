@@ -11,8 +11,14 @@ always pass (job records are numbers in words), and words that spell the prompt'
 words, ``Category``, ``Answer``, ``Instruct``, fence markers — never pass, not even from training texts, so no
 record can write a label word where the answer is read.
 
-The price: a genuinely new message loses its new words too (its known words stay), which is why the guard
-is an option (``--guard vocabulary``), not the default.
+``--guard vocabulary-drop`` goes one step further: the hidden runs are withheld altogether, with the ``|``
+that joined them to the record, so a planted instruction leaves no trace at all and the model reads exactly
+the record it would have read without it. That is what a kNN-prompting score needs (its label-word
+distribution moves with any appended text, even a lone ``<?>``); the price is that the model no longer sees
+that unknown words were there.
+
+The price of both: a genuinely new message loses its new words too (its known words stay), which is why the
+guard is an option (``--guard vocabulary`` / ``vocabulary-drop``), not the default.
 """
 
 from __future__ import annotations
@@ -27,7 +33,12 @@ BRIDGE = 2
 RESERVED = ("normal", "categor", "answer", "instruct", "reasoning", "<<<", ">>>", "###")
 _NUMBER = re.compile(r"[-+]?\d[\d.,:]*(e[-+]?\d+)?%?", re.IGNORECASE)
 _SPLIT = re.compile(r"(\s+)")
-_EDGE = ".,;:!?()[]{}\"'`"
+_EDGE = ".,;:!?()[]{}|\"'`"
+_P = re.escape(PLACEHOLDER)
+# a placeholder that is a whole ``|``-separated part of a record, with the separator that joined it; then one
+# inside a part, with the space before it (or after it, at the start of the text)
+_WHOLE_PART = re.compile(rf"\s*\|\s*{_P}(?=\s*(?:\||$))|^\s*{_P}\s*\|\s*|^\s*{_P}\s*$")
+_INSIDE = re.compile(rf"\s+{_P}|^{_P}\s*")
 
 
 def core(word: str) -> str:
@@ -53,12 +64,13 @@ def words_of(texts: Iterable[str]) -> set[str]:
 class Vocabulary:
     """The words a record may show the model (fitted on training texts, saved with the model as a list)."""
 
-    def __init__(self, words: Iterable[str] = ()):
+    def __init__(self, words: Iterable[str] = (), drop: bool = False):
         self.words = frozenset(w for w in words if not reserved(w))
+        self.drop = drop  # withhold hidden runs instead of showing a placeholder
 
     @classmethod
-    def fit(cls, texts: Iterable[str]) -> Vocabulary:
-        return cls(words_of(texts))
+    def fit(cls, texts: Iterable[str], drop: bool = False) -> Vocabulary:
+        return cls(words_of(texts), drop=drop)
 
     def passes(self, word: str) -> bool:
         if reserved(word):
@@ -71,7 +83,10 @@ class Vocabulary:
         kept as it was). A run of at most :data:`BRIDGE` passing words between two hidden runs is hidden with
         them: a common word or two (``and``, ``in 3``) left of an unknown sentence tell the model nothing about
         the record, yet each leftover differs, so a model would react to the residue of an instruction
-        (``<?> and <?>``) where it does not react to a plain ``<?>``."""
+        (``<?> and <?>``) where it does not react to a plain ``<?>``.
+
+        With ``drop``, each placeholder is then withheld: a whole ``|``-separated part with the separator that
+        joined it, a run inside a part with the space before it."""
         pieces = _SPLIT.split(text)
         words = [i for i in range(0, len(pieces), 2) if pieces[i]]
         ok = {i: self.passes(pieces[i]) for i in words}
@@ -102,7 +117,10 @@ class Vocabulary:
             else:  # a run of hidden words: drop the whitespace before this one too
                 if out and out[-1].isspace():
                     out.pop()
-        return "".join(out)
+        shown = "".join(out)
+        if self.drop and PLACEHOLDER in shown:
+            shown = _INSIDE.sub("", _WHOLE_PART.sub("", shown))
+        return shown
 
     def to_list(self) -> list[str]:
         return sorted(self.words)
