@@ -381,8 +381,10 @@ def test_vocabulary_drop_guard_withholds_planted_text_without_a_trace():
     v = Vocabulary.fit(train, drop=True)
     clean = "Receiving block <*> src: <*> dest: <*> | PacketResponder <*> for block <*> terminating"
     assert v(clean) == clean
+    assert v.hidden(clean) == 0
     for planted in (*INJECTIONS, CONTROL):
         assert v(plant(clean, planted)) == clean
+        assert v.hidden(plant(clean, planted)) == len(planted.split())  # counted, for detect to report
         assert v(f"{planted} | {clean}") == clean  # at the start too
     assert v("Receiving | new words | block") == "Receiving | block"
     assert v("Receiving new words block") == "Receiving block" and v("new words") == ""
@@ -425,3 +427,5 @@ def test_guarded_icl_round_trip_and_planted_words_never_reach_the_prompt(tmp_pat
     assert {drop._queries([plant(text, inj)])[0][0] for inj in INJECTIONS} == {drop._queries([text])[0][0]}
     drop.save(tmp_path / "drop")
     assert load_detector(tmp_path / "drop")._guarded([plant(text, INJECTIONS[0])]) == [text]
+    drop.decision_function(test.iloc[:2])
+    assert drop.details_["guard_hidden"] == [0, 0]  # detect writes what the guard withheld beside each score

@@ -87,11 +87,15 @@ class InContext(Detector):
         """Record texts as the prompt shows them: through the vocabulary guard when the model has one."""
         if "vocabulary" not in self.info_:
             return texts
+        vocab = self._vocabulary()
+        return [t if t == P.CONTENT_FREE else vocab(t) for t in texts]  # calibration's probe stays N/A
+
+    def _vocabulary(self):
         if self._vocab is None:
             from llmad.icl.guard import Vocabulary
 
             self._vocab = Vocabulary(self.info_["vocabulary"], drop=self.info_.get("guard") == "vocabulary-drop")
-        return [t if t == P.CONTENT_FREE else self._vocab(t) for t in texts]  # calibration's probe stays N/A
+        return self._vocab
 
     def _few(self) -> bool:
         return self.prompt.few and self.config.shots > 0
@@ -239,12 +243,17 @@ class InContext(Detector):
     def decision_function(self, x: pd.DataFrame) -> np.ndarray:
         if "kind" not in self.info_:
             raise LlmadError("icl detector is not fitted")
+        texts = self._record_texts(x)
         if "anchors" in self.info_:
             self.details_ = {}
-            return self._knn_prompting(self._record_texts(x))
-        if self.prompt.cot:
-            return self._cot(self._record_texts(x)) - float(self.info_.get("bias", 0.0))
-        return self._logodds(self._record_texts(x)) - float(self.info_.get("bias", 0.0))
+            scores = self._knn_prompting(texts)
+        elif self.prompt.cot:
+            scores = self._cot(texts) - float(self.info_.get("bias", 0.0))
+        else:
+            scores = self._logodds(texts) - float(self.info_.get("bias", 0.0))
+        if "vocabulary" in self.info_:  # what the guard kept from the model, per record: never silent
+            self.details_["guard_hidden"] = [self._vocabulary().hidden(t) for t in texts]
+        return scores
 
     def _cot(self, texts: list[str]) -> np.ndarray:
         """Chain of thought: generate each record's reasoning, parse its answer line, and score the label

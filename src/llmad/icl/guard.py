@@ -78,15 +78,8 @@ class Vocabulary:
         c = core(word)
         return not c or c in self.words or _NUMBER.fullmatch(c) is not None
 
-    def __call__(self, text: str) -> str:
-        """``text`` with each run of words that may not pass replaced by one :data:`PLACEHOLDER` (whitespace
-        kept as it was). A run of at most :data:`BRIDGE` passing words between two hidden runs is hidden with
-        them: a common word or two (``and``, ``in 3``) left of an unknown sentence tell the model nothing about
-        the record, yet each leftover differs, so a model would react to the residue of an instruction
-        (``<?> and <?>``) where it does not react to a plain ``<?>``.
-
-        With ``drop``, each placeholder is then withheld: a whole ``|``-separated part with the separator that
-        joined it, a run inside a part with the space before it."""
+    def _shown(self, text: str) -> tuple[list[str], dict[int, bool]]:
+        """``text`` cut into words and whitespace, and for each word (by index) whether the model may see it."""
         pieces = _SPLIT.split(text)
         words = [i for i in range(0, len(pieces), 2) if pieces[i]]
         ok = {i: self.passes(pieces[i]) for i in words}
@@ -100,6 +93,22 @@ class Vocabulary:
                 for j in run:
                     ok[j] = False
             run, seen_hidden = [], True
+        return pieces, ok
+
+    def hidden(self, text: str) -> int:
+        """How many of ``text``'s words the guard keeps from the model (reported beside each score)."""
+        return sum(not v for v in self._shown(text)[1].values())
+
+    def __call__(self, text: str) -> str:
+        """``text`` with each run of words that may not pass replaced by one :data:`PLACEHOLDER` (whitespace
+        kept as it was). A run of at most :data:`BRIDGE` passing words between two hidden runs is hidden with
+        them: a common word or two (``and``, ``in 3``) left of an unknown sentence tell the model nothing about
+        the record, yet each leftover differs, so a model would react to the residue of an instruction
+        (``<?> and <?>``) where it does not react to a plain ``<?>``.
+
+        With ``drop``, each placeholder is then withheld: a whole ``|``-separated part with the separator that
+        joined it, a run inside a part with the space before it."""
+        pieces, ok = self._shown(text)
         out: list[str] = []
         hidden = False  # the last word written was a placeholder
         for i, piece in enumerate(pieces):
