@@ -350,3 +350,19 @@ def test_sft_with_fewer_layers_trains_saves_and_loads(tiny, tmp_path):
         make_detector("sft", backbone="minilm", adapter={"kind": "reft", "reft": {"layers": [4]}}, layers=3)._build()
     with pytest.raises(LlmadError, match="positive"):
         make_detector("sft", backbone="minilm", layers=0)
+
+
+def test_monitor_f1_auc_breaks_f1_ties_by_ranking():
+    """--monitor f1-auc: a later evaluation with the same validation F1 and a better ROC-AUC is an improvement
+    (its weights are kept, early stopping waits); equal scores never are; f1 and loss compare as before."""
+    from llmad.models.training import improves, monitor_score
+
+    e2 = {"f1": 0.981, "roc_auc": 0.9974, "loss": 0.20}
+    e4 = {"f1": 0.981, "roc_auc": 0.9987, "loss": 0.25}
+    worse_f1 = {"f1": 0.970, "roc_auc": 0.9999, "loss": 0.10}
+    assert improves(monitor_score(e4, "f1-auc"), monitor_score(e2, "f1-auc"))
+    assert not improves(monitor_score(e4, "f1"), monitor_score(e2, "f1"))  # a tie keeps the earlier weights
+    assert not improves(monitor_score(worse_f1, "f1-auc"), monitor_score(e2, "f1-auc"))  # F1 decides first
+    assert not improves(monitor_score(e2, "f1-auc"), monitor_score(e2, "f1-auc"))
+    assert improves(monitor_score(worse_f1, "loss"), monitor_score(e2, "loss"))
+    assert monitor_score({"f1": 0.5, "roc_auc": None}, "f1-auc")[1] == float("-inf")  # one class in validation

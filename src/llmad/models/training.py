@@ -108,6 +108,27 @@ class Checkpoint:
         return meta["progress"], best or None
 
 
+def monitor_score(r: dict, monitor: str) -> tuple[float, ...]:
+    """An evaluation's early-stopping score (higher is better), compared left to right by :func:`improves`."""
+    if monitor == "loss":
+        return (-float(r["loss"]),)
+    if monitor == "f1-auc":
+        auc = r.get("roc_auc")
+        return (float(r["f1"]), float(auc) if auc is not None else -math.inf)
+    return (float(r["f1"]),)
+
+
+def improves(score: tuple[float, ...], best: tuple[float, ...], tol: float = 1e-6) -> bool:
+    """Whether ``score`` beats ``best``: the first component that differs by more than ``tol`` decides; equal
+    scores do not improve (the earlier evaluation's weights stay)."""
+    for a, b in zip(score, best):
+        if a > b + tol:
+            return True
+        if a < b - tol:
+            return False
+    return False
+
+
 def train_classifier(
     model: nn.Module,
     encoded: list[list[int]],
@@ -166,6 +187,8 @@ def train_classifier(
         step, epoch, batch_in_epoch = p["step"], p["epoch"], p["batch_in_epoch"]
         history["evals"] = p.get("evals", [])
         best, bad_evals = p.get("best"), p.get("bad_evals", 0)
+        if best is not None:  # saved as a number before the monitor score became a tuple
+            best = tuple(best) if isinstance(best, (list, tuple)) else (float(best),)
         history["resumed_from_step"] = step
         if log:
             log(f"resumed from checkpoint at step {step} (epoch {epoch})")
@@ -180,8 +203,8 @@ def train_classifier(
         model.train()
         r.update({"step": step, "epoch": round(step / steps_per_epoch, 3)})
         history["evals"].append(r)
-        score = r["f1"] if cfg.monitor == "f1" else -r["loss"]
-        if best is None or score > best + 1e-6:
+        score = monitor_score(r, cfg.monitor)
+        if best is None or improves(score, best):
             best, bad_evals = score, 0
             best_state = {k: v.clone() for k, v in trainable_state(model).items()}
         else:
@@ -258,7 +281,10 @@ def train_classifier(
         do_eval()
     if best_state is not None:
         model.load_state_dict(best_state, strict=False)
-        history["best_eval"] = max(history["evals"], key=lambda r: r["f1"] if cfg.monitor == "f1" else -r["loss"])
+        history["best_eval"] = history["evals"][0]
+        for r in history["evals"][1:]:  # the first evaluation of the best score: the one whose weights were kept
+            if improves(monitor_score(r, cfg.monitor), monitor_score(history["best_eval"], cfg.monitor)):
+                history["best_eval"] = r
     history["processes"] = n_proc
     if ckpt and rank == 0 and ckpt.exists:
         ckpt.save(model, opt, sched, {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
