@@ -52,10 +52,14 @@ def main(argv=None) -> None:
     ap.add_argument("--job-text", default="delays", choices=("delays", "levels"),
                     help="job records: the paper's delays in seconds, or levels against training jobs of the same kind")
     ap.add_argument("--base-url", default="", help="an OpenAI-compatible server (model = its model name)")
+    ap.add_argument("--text", default=None, help="log data: the window text mode (masked, ids, ...; default: masked)")
+    ap.add_argument("--fields", default=None,
+                    help="log data: format fields written before each line's message, e.g. Component,Level")
     ap.add_argument("--out", type=Path, default=Path("runs/icl/results.jsonl"))
     a = ap.parse_args(argv)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    prep = runs.prepare(a.dataset, seed=a.seed)
+    log_options = {k: v for k, v in (("text", a.text), ("fields", a.fields)) if v is not None} or None
+    prep = runs.prepare(a.dataset, seed=a.seed, log_options=log_options)
     whole_test = prep.part("test")
     for method in a.methods.split(","):
         prompt, demos, shots, *rest = method.split(":")
@@ -77,7 +81,7 @@ def main(argv=None) -> None:
         bias = float(det.info_["bias"])
         knn = scoring == "knn-prompting"
         m = metrics.compute(y, s, det.threshold_)
-        row = {"dataset": prep.dataset, "split": prep.split, "method": method, "context": a.context, "job_text": a.job_text, "model": a.model, "seed": a.seed,
+        row = {"dataset": prep.dataset, "split": prep.split, "method": method, "context": a.context, "job_text": a.job_text, "log_options": log_options, "model": a.model, "seed": a.seed,
                "n_test": int(len(test)), "n_anomalous": int(y.sum()), "f1": m.f1, "roc_auc": m.roc_auc,
                "pr_auc": m.pr_auc, "oracle_f1": metrics.oracle(y, s)["f1"],
                "answer_f1_raw": None if knn else metrics.compute(y, s + bias, 0.0).f1,

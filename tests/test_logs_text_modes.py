@@ -184,3 +184,35 @@ def test_fields_are_written_before_each_message_and_never_the_label(tmp_path):
     r = llmad("detect", tmp_path / "m", logs_dir() / "bgl/BGL_2k.log", "--out", out)
     assert "scored 2000 windows" in r.stderr and "F1" in r.stderr  # <Label> gives the metrics
     assert_clean_error(llmad("data", "stats", "logs/bgl", "--fields", "Label", check=False), "cannot include Label")
+
+
+@needs_logs
+def test_default_text_is_per_dataset_and_saved_resolved(tmp_path):
+    import json
+
+    from test_cli import llmad
+
+    from llmad import runs
+    from llmad.data.logs import LogOptions, load
+
+    # measured best per slice: template ids on HDFS sessions and Thunderbird windows; BGL lines stay masked
+    # (their test alerts are templates unseen in training); a given --text always wins
+    assert load("thunderbird").attrs["logs"]["text"]["mode"] == "ids"
+    assert load("bgl").attrs["logs"]["text"]["mode"] == "masked"
+    assert load("thunderbird", LogOptions(text="counts")).attrs["logs"]["text"]["mode"] == "counts"
+    hdfs = runs.prepare("logs/hdfs").table
+    assert hdfs.attrs["logs"]["text"]["mode"] == "ids" and not hdfs.attrs["logs"]["text"]["given"]
+    assert set(hdfs["text"].head(50).str.contains("<*>", regex=False)) == {True}  # the column stays masked
+    # a model prompted in words (icl) reads the messages unless ids were asked for
+    assert WindowText.for_table(hdfs).config.mode == "ids"
+    assert WindowText.for_table(hdfs, words=True).config.mode == "masked"
+    asked = load("thunderbird", LogOptions(text="ids"))
+    assert WindowText.for_table(asked, words=True).config.mode == "ids"
+    # a model trained on the default records the mode it read, so evaluate / detect never depend on a default
+    llmad("train", "logs/thunderbird", "--detector", "tfidf", "--out", tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "detector.json").read_text())
+    assert doc["text"]["mode"] == "ids" and doc["run"]["log_options"]["text"] == "ids"
+    from llmad.detectors.base import load_detector
+
+    texts = load_detector(tmp_path / "m")._texts(load("thunderbird").head(3))
+    assert all(set(t.replace(" ", "")) <= set("E0123456789|x()") for t in texts), texts

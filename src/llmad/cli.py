@@ -85,9 +85,10 @@ WINDOW_OPT = typer.Option(None, "--window", help="[logs] Window size: lines (fix
 STEP_OPT = typer.Option(None, "--step", help="[logs] Window step (default: the window size).")
 LABELS_OPT = typer.Option(None, "--labels", help="[logs] anomaly_label.csv (BlockId,Label) or anomalous-id list for sessions.")
 DEDUP_OPT = typer.Option(False, "--dedup", help="[logs] Drop validation/test windows identical to a training window (reported).")
-TEXT_OPT = typer.Option(None, "--text", help="[logs] Window text: masked (the message sequence, default), counts (each "
+TEXT_OPT = typer.Option(None, "--text", help="[logs] Window text: masked (the message sequence), counts (each "
                         "distinct message once with its count), templates, template-counts (drain3 templates mined on "
-                        "train), ids (template-id sequence). Saved with the model.")
+                        "train), ids (template-id sequence). Default: ids for logs/hdfs and logs/thunderbird, masked "
+                        "otherwise. Saved with the model.")
 FIELDS_OPT = typer.Option(None, "--fields", help="[logs] Format fields written before each message in the text, "
                           "comma-separated, e.g. Component,Level (never Label). Saved with the model.")
 ALLOW_UNPARSED_OPT = typer.Option(False, "--allow-unparsed", help="[logs] Read a raw file even when more than 2 % of "

@@ -160,6 +160,8 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
         det.run_["init"] = str(init)
     if prep.log_options is not None:
         det.run_["log_options"] = prep.log_options.to_dict()
+        if det.run_["log_options"].get("text") is None and getattr(det.text_, "kind", None) == "windows":
+            det.run_["log_options"]["text"] = det.text_.config.mode  # the mode it read, not a default that may move
         timeout = prep.table.attrs.get("logs", {}).get("session_timeout")
         if timeout is not None:
             det.run_["session_timeout"] = timeout

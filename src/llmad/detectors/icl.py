@@ -115,7 +115,7 @@ class InContext(Detector):
         if kind == "logs":
             from llmad.text.layer import WindowText
 
-            self.text_ = WindowText.for_table(train).fit(train)
+            self.text_ = WindowText.for_table(train, words=True).fit(train)
         self._fit_context(train, kind == "jobs" and c.context != "none")
         if kind == "jobs" and c.job_text == "levels":
             from llmad.text.records import fit_context_codes

@@ -65,9 +65,15 @@ class WindowText:
         self.drain = drain
 
     @classmethod
-    def for_table(cls, table: pd.DataFrame) -> WindowText:
-        """The text settings the loader recorded for this windows table (defaults otherwise)."""
-        t = table.attrs.get("logs", {}).get("text", {})
+    def for_table(cls, table: pd.DataFrame, words: bool = False) -> WindowText:
+        """The text settings the loader recorded for this windows table (defaults otherwise).
+
+        ``words``: a model prompted in words (in-context learning) reads the masked messages when the mode is
+        only the dataset's default (template ids say nothing to a model that has not been trained on them);
+        a mode the user asked for is kept."""
+        t = dict(table.attrs.get("logs", {}).get("text", {}))
+        if words and not t.get("given", True):
+            t["mode"] = "masked"
         return cls(**{k: t[k] for k in ("mode", "separator", "collapse_repeats", "max_chars") if k in t})
 
     def fit(self, train: pd.DataFrame) -> WindowText:

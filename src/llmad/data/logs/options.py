@@ -18,7 +18,9 @@ class LogOptions:
     #: format fields written before each line's message in the text, comma-separated (e.g. "Component,Level");
     #: never Label. None: the message (<Content>) only.
     fields: str | None = None
-    text: str = "masked"             # masked | templates | counts | template-counts | ids (llmad.data.logs.text)
+    #: masked | templates | counts | template-counts | ids (llmad.data.logs.text). None: the dataset's
+    #: default (``ids`` for logs/hdfs and logs/thunderbird, measured best there; ``masked`` for the rest)
+    text: str | None = None
     separator: str = " | "
     collapse_repeats: bool = True
     max_chars: int | None = None

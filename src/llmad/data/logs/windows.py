@@ -51,15 +51,17 @@ def windows_from_lines(lines: pd.DataFrame, g: GroupingConfig, train: float, val
     return w, info
 
 
-def finish_windows(w: pd.DataFrame, info: dict, opts: LogOptions) -> pd.DataFrame:
+def finish_windows(w: pd.DataFrame, info: dict, opts: LogOptions, default_text: str = "masked") -> pd.DataFrame:
     """Text, dedup, attrs. The ``text`` column is always the masked text (what dedup compares and export
     shows); a model's own text layer (:mod:`llmad.text.layer`) renders what it reads from ``messages`` with
-    the settings recorded in ``attrs["logs"]["text"]``, mining drain3 templates on train when asked."""
+    the settings recorded in ``attrs["logs"]["text"]`` (``opts.text``, else the dataset's ``default_text``),
+    mining drain3 templates on train when asked."""
     tcfg = TextConfig("masked", opts.separator, opts.collapse_repeats, opts.max_chars)
-    TextConfig(opts.text)  # validates the mode
+    mode = opts.text or default_text
+    TextConfig(mode)  # validates the mode
     texts, cut = render_all(w["messages"].tolist(), tcfg)
     w["text"] = texts
-    info["text"] = {"mode": opts.text, "separator": tcfg.separator, "collapse_repeats": tcfg.collapse_repeats,
+    info["text"] = {"mode": mode, "given": opts.text is not None, "separator": tcfg.separator, "collapse_repeats": tcfg.collapse_repeats,
                     "max_chars": tcfg.max_chars, "windows_cut": int(cut)}
     if opts.dedup:
         seen = set(w.loc[w["part"] == "train", "text"])
