@@ -12,6 +12,9 @@ def test_data_stats_logs_bgl():
     assert parts["train"]["windows"] == 5600 and parts["test"]["anomalous_windows"] == 43
     w = json.loads(llmad("data", "stats", "logs/bgl", "--grouping", "fixed", "--window", "20", "--json").stdout)
     assert sum(p["windows"] for p in w["parts"]) == 280 + 35 + 36
+    assert st["text"]["mode"] == "masked" and not st["text"]["given"]
+    r = llmad("data", "stats", "logs/thunderbird")
+    assert "text a model reads: ids (this dataset's default" in " ".join(r.stdout.split())
 
 
 @needs_logs

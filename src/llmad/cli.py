@@ -134,6 +134,9 @@ def _log_stats(dataset: str, table, json_out: bool):
     out.print(f"lines read {info['lines']}, quarantined {report['quarantined']} (dropped {report['dropped_lines']}), "
               f"windows cut to the text budget {info['text']['windows_cut']}"
               + (f", removed as duplicates of train {info['dedup_removed']}" if "dedup_removed" in info else ""))
+    tx = info["text"]
+    out.print(f"text a model reads: {tx['mode']}" + ("" if tx.get("given", True) else
+              " (this dataset's default; --text changes it; in-context learning reads masked)"))
     for src in info.get("sources", []):
         if src.get("quarantine_file"):
             out.print(f"quarantine: {src['quarantine_file']} ({src['quarantined']} lines: {src['reasons']})")
