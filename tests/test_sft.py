@@ -366,3 +366,18 @@ def test_monitor_f1_auc_breaks_f1_ties_by_ranking():
     assert not improves(monitor_score(e2, "f1-auc"), monitor_score(e2, "f1-auc"))
     assert improves(monitor_score(worse_f1, "loss"), monitor_score(e2, "loss"))
     assert monitor_score({"f1": 0.5, "roc_auc": None}, "f1-auc")[1] == float("-inf")  # one class in validation
+
+
+def test_monitor_f1_loss_breaks_perfect_separation_ties_by_loss():
+    """--monitor f1-loss: with validation separated perfectly on every epoch (HDFS), F1 and ROC-AUC tie at 1 and
+    only the validation loss still moves: the lowest-loss epoch is kept; F1 still decides first."""
+    from llmad.models.training import improves, monitor_score
+
+    e1 = {"f1": 1.0, "roc_auc": 1.0, "loss": 0.0063}
+    e2 = {"f1": 1.0, "roc_auc": 0.9999999999999999, "loss": 0.0014}  # ROC-AUC equal up to rounding
+    e3 = {"f1": 1.0, "roc_auc": 1.0, "loss": 0.0034}
+    assert improves(monitor_score(e2, "f1-loss"), monitor_score(e1, "f1-loss"))
+    assert not improves(monitor_score(e3, "f1-loss"), monitor_score(e2, "f1-loss"))
+    assert not improves(monitor_score(e2, "f1-auc"), monitor_score(e1, "f1-auc"))  # f1-auc: a tie, e1 stays
+    assert not improves(monitor_score({"f1": 0.99, "roc_auc": 1.0, "loss": 1e-5}, "f1-loss"),
+                        monitor_score(e1, "f1-loss"))

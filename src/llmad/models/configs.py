@@ -56,8 +56,10 @@ class TrainConfig:
     balance: str = option("weights", "Class balance.", ("weights", "oversample", "none"))
     early_stopping: int = option(2, "Evaluations without improvement before stopping (0 = off).")
     monitor: str = option("f1", "Early-stopping metric on validation (the weights of its best evaluation are kept): "
-                                "f1, loss, or f1-auc (F1, ties broken by ROC-AUC: on a small validation part "
-                                "F1 often ties while the ranking still improves).", ("f1", "loss", "f1-auc"))
+                                "f1, loss, f1-auc (F1, ties broken by ROC-AUC: on a small validation part "
+                                "F1 often ties while the ranking still improves) or f1-loss (F1, ties broken by "
+                                "the validation loss: when validation is separated perfectly, F1 and ROC-AUC "
+                                "both stay at 1).", ("f1", "loss", "f1-auc", "f1-loss"))
     eval_every: int = option(0, "Evaluate every N steps (0 = each epoch).")
     max_grad_norm: float = option(1.0, "Gradient clipping norm (0 = off).")
     precision: str = option("auto", "Numeric precision (auto = bf16 on GPU).", ("auto", "fp32", "bf16", "fp16"))

@@ -112,6 +112,8 @@ def monitor_score(r: dict, monitor: str) -> tuple[float, ...]:
     """An evaluation's early-stopping score (higher is better), compared left to right by :func:`improves`."""
     if monitor == "loss":
         return (-float(r["loss"]),)
+    if monitor == "f1-loss":
+        return (float(r["f1"]), -float(r["loss"]))
     if monitor == "f1-auc":
         auc = r.get("roc_auc")
         return (float(r["f1"]), float(auc) if auc is not None else -math.inf)
