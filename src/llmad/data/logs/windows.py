@@ -61,8 +61,8 @@ def finish_windows(w: pd.DataFrame, info: dict, opts: LogOptions, default_text: 
     TextConfig(mode)  # validates the mode
     texts, cut = render_all(w["messages"].tolist(), tcfg)
     w["text"] = texts
-    info["text"] = {"mode": mode, "given": opts.text is not None, "separator": tcfg.separator, "collapse_repeats": tcfg.collapse_repeats,
-                    "max_chars": tcfg.max_chars, "windows_cut": int(cut)}
+    info["text"] = {"mode": mode, "given": opts.text is not None, "separator": tcfg.separator,
+                    "collapse_repeats": tcfg.collapse_repeats, "max_chars": tcfg.max_chars, "windows_cut": int(cut)}
     if opts.dedup:
         seen = set(w.loc[w["part"] == "train", "text"])
         dup = (w["part"] != "train") & w["text"].isin(seen)
