@@ -307,6 +307,9 @@ def train(
     detector: str = typer.Option("gbdt", help=f"Detector: {', '.join(f'{n} ({entry(n).about})' for n in DETECTORS)}."),
     split_kind: Optional[str] = typer.Option(None, "--split", help=f"Split: {', '.join(SPLITS)} (default: run; logs: the loader's)."),
     seed: int = typer.Option(0, help="Seed for the split and the detector."),
+    model_seed: Optional[int] = typer.Option(None, help="Seed for the detector only (default: --seed), so that "
+                                             "models of one split differ: what `llmad ensemble` combines on a "
+                                             "workflow, whose run split moves with --seed."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="JSON file of detector settings (the 'config' "
                                                "of a saved detector.json works); options given here override it."),
     features: Optional[str] = typer.Option(None, help=_h("gbdt/iforest", GBDTConfig, "features")),
@@ -400,7 +403,7 @@ def train(
             given[key] = {**config[key], **given[key],
                           **{k: {**config[key].get(k, {}), **v} for k, v in given[key].items() if isinstance(v, dict)}}
     config = {**config, **given}
-    config["seed"] = seed
+    config["seed"] = seed if model_seed is None else model_seed
     res = runs.train(dataset, detector, config, split=split_kind, seed=seed, out=out_dir,
                      log_options=_log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed,
                                               text, fields),
@@ -418,6 +421,25 @@ def train(
         extra = f"; trainable parameters {pc['trainable']:,} of {pc['total']:,} ({pc['percent']}%)"
     err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from {det.info_['threshold_from']}{extra}; "
               f"fit {res.fit_seconds:.1f} s)")
+
+
+@app.command()
+def ensemble(
+    models: list[Path] = typer.Argument(..., help="Two or more saved models trained on the same dataset and split "
+                                        "(e.g. the same command with --seed 0, 1, 2)."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write the ensemble to (members included)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Combine trained models into one: the mean of their log-odds, threshold chosen on the validation part."""
+    res = runs.ensemble(models, out=out_dir, reporter=REPORTER, command=_command())
+    det = res.detector
+    if json_out:
+        print(json.dumps({"out": str(out_dir), "threshold": det.threshold_, "members": det.info_["members"],
+                          "dataset": det.run_["dataset"], "split": det.run_["split"]}))
+        return
+    err.print(f"saved an ensemble of {len(det.members_)} models to {out_dir} (threshold {det.threshold_:.4g} "
+              f"from {det.info_['threshold_from']}; {res.fit_seconds:.1f} s); evaluate it with: llmad evaluate "
+              f"{out_dir}")
 
 
 def _command() -> str:

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from llmad import LlmadError, __version__, datasets
-from llmad.data.splits import LEAKY, PARTS, PROTOCOLS, SplitConfig, split as split_table
+from llmad.data.splits import LEAKY, PARTS, PRECOMPUTED as PRECOMPUTED_SPLITS, PROTOCOLS, SplitConfig, \
+    split as split_table
 from llmad.detectors.base import Detector, load_detector
 from llmad.detectors.catalog import make_detector
 from llmad.eval import metrics
@@ -171,6 +172,69 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
         if is_main():  # data-parallel: every process holds the same model; one writes it
             det.save(out)
     return TrainResult(det, Path(out) if out is not None else None, prep, seconds, det.run_)
+
+
+# what a member's ``run`` must agree on for its split to be the ensemble's (logs are split by their loader, so
+# for them the reading options decide it; a workflow's run split is drawn from the seed)
+ENSEMBLE_SAME = ("dataset", "split")
+
+
+def _split_key(run: dict) -> dict:
+    key = {k: run.get(k) for k in ENSEMBLE_SAME}
+    if run.get("split") in PRECOMPUTED_SPLITS:
+        key["log_options"] = run.get("log_options")
+    else:
+        key["seed"] = run.get("seed")
+    return key
+
+
+def ensemble(models: list[str | Path | Detector], *, out: str | Path | None = None, config: Any = None,
+             reporter: Reporter = SILENT, command: str | None = None) -> TrainResult:
+    """Combine trained detectors into one (:class:`llmad.detectors.ensemble.Ensemble`): its score is the mean
+    of the members' log-odds, its threshold the max-F1 one on the validation part of the split they share.
+
+    Every member must have been trained on the same dataset and split (for a log dataset: read with the same
+    options; for a workflow: the same split seed), so that none of them saw the test part; each may differ in
+    anything else (seed, detector, adapter). Saved to ``out`` when given, members included."""
+    from llmad.detectors.ensemble import Ensemble
+
+    if len(models) < 2:
+        raise LlmadError(f"an ensemble needs at least two trained models, got {len(models)}")
+    names = [str(m) if not isinstance(m, Detector) else f"model {i + 1}" for i, m in enumerate(models)]
+    members = [_detector(m) for m in models]
+    keys = [_split_key(m.run_) for m in members]
+    if not keys[0].get("dataset"):
+        raise LlmadError(f"{names[0]}: the model does not record the dataset it was trained on")
+    for name, key in zip(names[1:], keys[1:]):
+        if key != keys[0]:
+            diff = sorted(k for k in set(key) | set(keys[0]) if key.get(k) != keys[0].get(k))
+            if "log_options" in diff:
+                lo, lo0 = key.get("log_options") or {}, keys[0].get("log_options") or {}
+                diff = [f"log option {k}" for k in sorted(set(lo) | set(lo0)) if lo.get(k) != lo0.get(k)] + \
+                    [d for d in diff if d != "log_options"]
+            raise LlmadError(f"{name} was trained on other data than {names[0]} ({', '.join(diff)} differ): an "
+                             "ensemble's members must share one dataset and split, or one of them may have "
+                             "trained on the others' test part")
+    run0 = members[0].run_
+    prep = prepare(run0["dataset"], run0.get("split"), int(run0.get("seed", 0)),
+                   run0.get("log_options") if datasets.is_logs(run0["dataset"]) else None, reporter)
+    ens = Ensemble.of(members, config)
+    t0 = time.perf_counter()
+    train_part, valid_part = prep.part("train"), prep.part("valid")
+    with reporter.task(f"scoring {len(valid_part):,} validation records with {len(members)} models") as update:
+        ens.fit(train_part, valid_part, progress=update)
+    ens.run_ = {"dataset": prep.dataset, "split": prep.split, "seed": prep.seed, "n_train": int(len(train_part)),
+                "n_valid": int(len(valid_part)),
+                "fit_seconds": round(sum(float(m.run_.get("fit_seconds") or 0) for m in members), 3),
+                "command": command, "threshold": "valid",
+                "members": [str(m) if not isinstance(m, Detector) else None for m in models]}
+    for k in ("log_options", "session_timeout"):
+        if k in run0:
+            ens.run_[k] = run0[k]
+    seconds = round(time.perf_counter() - t0, 3)
+    if out is not None:
+        ens.save(out)
+    return TrainResult(ens, Path(out) if out is not None else None, prep, seconds, ens.run_)
 
 
 def fraction_of(train: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:

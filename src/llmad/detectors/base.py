@@ -39,6 +39,9 @@ class Detector:
     name: ClassVar[str] = "base"
     Config: ClassVar[type]
     FILES: ClassVar[tuple[str, ...]] = ()  # what _save_state writes beside detector.json (checked on load)
+    #: what ``decision_function`` returns: ``probability`` (of anomalous), ``log-odds`` (of anomalous) or
+    #: ``score`` (only its order means something); :meth:`log_odds` and ensembles rely on it
+    SCORES: ClassVar[str] = "score"
 
     def __init__(self, config: Any = None, **overrides: Any):
         self.config = from_dict(self.Config, config, f"{self.name} config", **overrides)
@@ -193,6 +196,18 @@ class Detector:
 
     def _type_proba(self, x: pd.DataFrame) -> np.ndarray:
         raise LlmadError(f"{self.name} does not predict anomaly types")
+
+    def log_odds(self, x: pd.DataFrame) -> np.ndarray:
+        """log P(anomalous) - log P(normal) of each record: the scale on which an ensemble averages its
+        members (:mod:`llmad.detectors.ensemble`). Detectors whose scores are only an order refuse."""
+        s = np.asarray(self.decision_function(x), dtype=np.float64)
+        if self.SCORES == "log-odds":
+            return s
+        if self.SCORES == "probability":
+            p = np.clip(s, 1e-15, 1 - 1e-15)
+            return np.log(p) - np.log1p(-p)
+        raise LlmadError(f"{self.name} scores are an order, not probabilities or log-odds, so they cannot be "
+                         "averaged with other models' scores")
 
     def _check_fitted(self) -> None:
         if self.threshold_ is None:

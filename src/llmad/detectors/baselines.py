@@ -50,6 +50,7 @@ class GBDT(_NumericDetector):
 
     name = "gbdt"
     FILES = ("gbdt.txt",)
+    SCORES = "probability"
     Config = GBDTConfig
 
     def __init__(self, config=None, **overrides):
@@ -88,6 +89,15 @@ class GBDT(_NumericDetector):
     def decision_function(self, x):
         p = self._raw(x)
         return 1.0 - p[:, 0] if p.ndim == 2 else p  # a type model: P(not normal)
+
+    def log_odds(self, x):
+        """Exact log-odds from the trees' raw margins (a probability near 0 or 1 loses digits)."""
+        if self.booster_ is None:
+            raise LlmadError("gbdt detector is not fitted")
+        z = np.asarray(self.booster_.predict(self._matrix(x), raw_score=True), dtype=np.float64)
+        if z.ndim == 1:
+            return z
+        return _logsumexp(z[:, 1:]) - z[:, 0]  # a type model: log P(not normal) - log P(normal)
 
     def _type_proba(self, x):
         return self._raw(x)
@@ -151,3 +161,8 @@ class IForest(_NumericDetector):
         t = load_file(str(path / "iforest.safetensors"))
         self.train_x_, self.medians_ = t["train_x"], t["medians"]
         self._refit()
+
+
+def _logsumexp(z: np.ndarray) -> np.ndarray:
+    m = z.max(axis=1)
+    return m + np.log(np.exp(z - m[:, None]).sum(axis=1))

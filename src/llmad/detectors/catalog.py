@@ -52,6 +52,10 @@ def entry(name: str) -> Entry:
 
 def detector_class(name: str) -> type:
     """Import the detector's class; a missing dependency is one line naming the extra to install."""
+    if name == "ensemble":  # built from trained models (``llmad ensemble``), never trained by name
+        from llmad.detectors.ensemble import Ensemble
+
+        return Ensemble
     e = entry(name)
     try:
         module = importlib.import_module(e.module)

@@ -196,3 +196,12 @@ class ICLConfig:
             raise LlmadError("knn-prompting scores the answer position directly; it does not combine with paper-cot")
         if self.prompt.endswith("-zero") and self.shots and self.demos == "knn":
             raise LlmadError("knn demonstrations go in a few-shot prompt: use paper-few, fenced-few or marked-few")
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    combine: str = option("mean-log-odds", "How the members' scores become one: mean-log-odds (the mean of each "
+                                           "member's log P(anomalous) - log P(normal)).", ("mean-log-odds",))
+
+    def __post_init__(self):
+        check_choices(self)

@@ -66,6 +66,7 @@ class FineTuned(Detector):
 
     name = "sft"
     FILES = (WEIGHTS, "tokenizer")
+    SCORES = "probability"
 
     Config = SFTConfig
 
@@ -227,6 +228,14 @@ class FineTuned(Detector):
 
     def _type_proba(self, x: pd.DataFrame) -> np.ndarray:
         return _softmax(self._logits(self._texts(x)))
+
+    def log_odds(self, x: pd.DataFrame) -> np.ndarray:
+        """Exact log-odds of anomalous from the logits (no round trip through a saturated probability)."""
+        z = self._logits(self._texts(x)).astype(np.float64)
+        if z.shape[1] > 2:  # a type model: log P(not normal) - log P(normal)
+            m = z[:, 1:].max(axis=1)
+            return m + np.log(np.exp(z[:, 1:] - m[:, None]).sum(axis=1)) - z[:, 0]
+        return z[:, 1] - z[:, 0]
 
     # ------------------------------------------------------------------ persistence
     def _save_state(self, path: Path) -> None:

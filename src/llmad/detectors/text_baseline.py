@@ -27,6 +27,7 @@ class TfidfLR(Detector):
 
     name = "tfidf"
     FILES = ("tfidf_vocabulary.json", "tfidf.safetensors")
+    SCORES = "log-odds"  # of the logistic regression
     Config = TfidfConfig
 
     def __init__(self, config=None, **overrides):

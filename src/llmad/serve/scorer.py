@@ -64,6 +64,9 @@ class Scorer:
     def __init__(self, model: str | Path | Detector, max_streams: int = 1000, stream_max_records: int = 200_000):
         self.det = model if isinstance(model, Detector) else load_detector(model)
         self.det._check_fitted()
+        if any(m.context_ is not None for m in getattr(self.det, "members_", [])):
+            raise LlmadError("serving an ensemble whose members read run context is not supported yet (a stream "
+                             "needs one online context): serve one of its members")
         self.logs = runs.is_log_model(self.det)
         self.max_streams = max_streams
         self.stream_max = stream_max_records
