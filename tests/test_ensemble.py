@@ -132,3 +132,16 @@ def test_sft_log_odds_are_exact_and_ensemble_with_trees(members, tmp_path):
     ens = runs.ensemble([tmp_path / "lm", d / "gbdt"], out=tmp_path / "e").detector
     assert np.allclose(ens.decision_function(test), (z + a.detector.log_odds(test)) / 2, atol=1e-5)
     assert np.allclose(load_detector(tmp_path / "e").decision_function(test), ens.decision_function(test), atol=1e-5)
+
+
+def test_serving_an_ensemble(members, tmp_path):
+    from llmad.serve.scorer import Scorer
+
+    d, a, _ = members
+    ens = Scorer(runs.ensemble([d / "gbdt", d / "tfidf"], out=tmp_path / "e").detector)
+    recs = a.prepared.part("test").head(50)
+    assert ens.describe()["detector"] == "ensemble"
+    assert np.allclose(ens.score_records(recs)["score"], load_detector(tmp_path / "e").decision_function(recs))
+    ctx = runs.train("flowbench/sample", "gbdt", {"features": "context", "n_estimators": 20}, seed=0).detector
+    with pytest.raises(LlmadError, match="members read run context"):
+        Scorer(runs.ensemble([a.detector, ctx]).detector)
