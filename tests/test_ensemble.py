@@ -86,6 +86,8 @@ def test_ensemble_cli(members, tmp_path):
     m = json.loads(llmad("evaluate", tmp_path / "e", "--json").stdout)
     assert m["detector"] == "ensemble" and 0.5 < m["roc_auc"] <= 1
     assert_clean_error(llmad("ensemble", d / "gbdt", "--out", tmp_path / "x", check=False), "at least two")
+    assert_clean_error(llmad("train", "flowbench/sample", "--detector", "ensemble", "--out", tmp_path / "x",
+                             check=False), "llmad ensemble MODEL MODEL")
     # on a workflow --seed also draws the run split: --model-seed gives a second model of the same split
     cfg = tmp_path / "small.json"
     cfg.write_text(json.dumps({"n_estimators": 30, "num_leaves": 7}))

@@ -44,6 +44,9 @@ DETECTORS = tuple(CATALOG)
 
 
 def entry(name: str) -> Entry:
+    if name == "ensemble":
+        raise LlmadError("an ensemble is built from trained models, not trained by name: train the members, then "
+                         "llmad ensemble MODEL MODEL ... --out DIR")
     try:
         return CATALOG[name]
     except KeyError:
