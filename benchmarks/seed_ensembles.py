@@ -1,6 +1,6 @@
 """Single models against ensembles of seeds, on one dataset and split, with the same training command.
 
-Trains ``--members`` x ``--seeds`` models (``llmad train DATASET ARGS --seed S`` for S = 0 .. M*N-1; a folder
+Trains ``--members`` x ``--ensembles`` models (``llmad train DATASET ARGS --seed S`` for S = 0 .. M*N-1; a folder
 that already holds a trained model is reused, so the script resumes), evaluates each on the test part, then
 combines seeds ``{M*k, ..., M*k + M-1}`` into ensemble ``k`` (``llmad ensemble``: mean log-odds, threshold on
 validation) and evaluates those. Prints test F1 / ROC-AUC per model (and the oracle F1, threshold chosen on
