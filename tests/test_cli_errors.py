@@ -81,3 +81,20 @@ def test_library_import_does_not_pull_torch():
             "print('torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+
+
+HELP_TEXTS = [
+    (["train", "--help"], "[logs] Line format"),
+    (["train", "--help"], "[sft] Backbone"),
+    (["detect", "--help"], "[ray] Model actors"),
+    (["serve", "--help"], "pip install 'llmad[serve]'"),
+    (["data", "parse", "--help"], "<Component>[[[<PID>]]]: <Content>' ([[...]]: optional)"),
+]
+
+
+@pytest.mark.parametrize("args,text", HELP_TEXTS, ids=[t for _, t in HELP_TEXTS])
+def test_help_shows_bracketed_words(args, text):
+    """typer renders help as Rich markup, where "[logs]" or "llmad[serve]" would vanish as unknown style tags."""
+    r = llmad(*args, env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
+    shown = " ".join(r.stdout.replace("│", " ").split())
+    assert text in shown, shown

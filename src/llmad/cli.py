@@ -6,6 +6,7 @@ come from the detectors' typed configurations (:mod:`llmad.detectors.configs`).
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from contextlib import contextmanager
@@ -768,6 +769,27 @@ def version():
     print(__version__)
 
 
+def _help_as_plain_text(*apps: typer.Typer) -> None:
+    """Our help texts are plain text, but typer renders them as Rich markup, where "[logs]" or
+    "pip install 'llmad[serve]'" would vanish as unknown style tags. Escape each text once (an option's
+    info object is shared by the commands that use it)."""
+    from rich.markup import escape
+
+    done: set[int] = set()
+    for a in apps:
+        for cmd in a.registered_commands:
+            if cmd.help is None and cmd.callback.__doc__:
+                cmd.help = escape(inspect.getdoc(cmd.callback))
+            for p in inspect.signature(cmd.callback).parameters.values():
+                info = p.default
+                if isinstance(info, typer.models.ParameterInfo) and info.help and id(info) not in done:
+                    done.add(id(info))
+                    info.help = escape(info.help)
+
+
+_help_as_plain_text(app, data_app)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point. Usage mistakes get typer's usage message and exit 2 (typer handles them itself, with
     whichever click it bundles); llmad's own errors are one line and exit 2."""
@@ -786,7 +808,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except FileNotFoundError as e:
-        err.print(f"[red]error:[/] {e.filename or e}: no such file", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/] {escape(str(e.filename or e))}: no such file", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("aborted")
