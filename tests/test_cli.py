@@ -32,9 +32,11 @@ def test_demo_json():
     assert 0.5 < m["roc_auc"] <= 1 and m["n"] > 0
 
 
-def test_data_list_and_stats():
+def test_data_list_and_stats(tmp_path):
     rows = json.loads(llmad("data", "list", "--json").stdout)
     assert {"name": "flowbench/sample", "found": True} .items() <= rows[0].items()
+    r = llmad("data", "list", env={"LLMAD_DATA_DIR": str(tmp_path)})
+    assert f"data folder: {tmp_path} (LLMAD_DATA_DIR)" in r.stderr  # where a newcomer's files must go
     st = json.loads(llmad("data", "stats", "flowbench/sample", "--json").stdout)
     assert st["total"] == {"category": "all", "runs": 40, "jobs": 5480, "anomalous": 1730}
 

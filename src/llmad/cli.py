@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -183,6 +184,10 @@ def data_list(json_out: bool = typer.Option(False, "--json", help="Print JSON.")
     for r in rows:
         t.add_row(r["name"] + (" (packaged)" if r["packaged"] else ""), "yes" if r["found"] else "no", r["path"])
     out.print(t)
+    from llmad.paths import data_dir
+
+    where = "LLMAD_DATA_DIR" if os.environ.get("LLMAD_DATA_DIR") else "the default; set LLMAD_DATA_DIR to use another"
+    err.print(f"data folder: {data_dir()} ({where})", markup=False, highlight=False, soft_wrap=True)
 
 
 @data_app.command("stats")
