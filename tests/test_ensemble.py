@@ -144,6 +144,28 @@ def test_serving_an_ensemble(members, tmp_path):
     recs = a.prepared.part("test").head(50)
     assert ens.describe()["detector"] == "ensemble"
     assert np.allclose(ens.score_records(recs)["score"], load_detector(tmp_path / "e").decision_function(recs))
+
+
+def test_serving_an_ensemble_whose_member_reads_run_context(members):
+    """A stream scores each member that reads context with the online context of the stream's earlier jobs."""
+    from llmad.context import RunContext
+    from llmad.serve.scorer import Scorer
+
+    _, a, _ = members
     ctx = runs.train("flowbench/sample", "gbdt", {"features": "context", "n_estimators": 20}, seed=0).detector
-    with pytest.raises(LlmadError, match="members read run context"):
-        Scorer(runs.ensemble([a.detector, ctx]).detector)
+    assert ctx.context_.mode == "batch"
+    ens = runs.ensemble([a.detector, ctx]).detector
+    s = Scorer(ens)
+    assert s.describe()["context"] == "batch"
+    test = a.prepared.part("test")
+    run = test[test["run_id"] == test["run_id"].iloc[0]].reset_index(drop=True)
+    first, second = run.iloc[:40], run.iloc[40:70]
+    s.stream_records("a", first)
+    kept = s.stream_records("a", second)["score"].to_numpy()
+    fresh = s.stream_records("b", second)["score"].to_numpy()
+    assert np.abs(kept - fresh).max() > 1e-9, "the stream's earlier jobs must change the context of later ones"
+    ctx.context_ = RunContext("online", ctx.context_.dag)  # what the stream must have used, on the two requests
+    want = ens.decision_function(run.iloc[:70])[40:]
+    ctx.context_ = RunContext("batch", ctx.context_.dag)
+    assert np.allclose(kept, want, atol=1e-9)
+    assert s.readers[0].context_.mode == "batch", "the trained mode is restored after each request"

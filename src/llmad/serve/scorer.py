@@ -58,15 +58,21 @@ class LineStream:
     emitted: int = 0                                  # windows returned so far
 
 
+def context_readers(det: Detector) -> list[Detector]:
+    """``det`` if it reads run context, and every (nested) ensemble member that does."""
+    found = [det] if det.context_ is not None else []
+    for m in getattr(det, "members_", []):
+        found += context_readers(m)
+    return found
+
+
 class Scorer:
     """A loaded detector and the state of its streams."""
 
     def __init__(self, model: str | Path | Detector, max_streams: int = 1000, stream_max_records: int = 200_000):
         self.det = model if isinstance(model, Detector) else load_detector(model)
         self.det._check_fitted()
-        if any(m.context_ is not None for m in getattr(self.det, "members_", [])):
-            raise LlmadError("serving an ensemble whose members read run context is not supported yet (a stream "
-                             "needs one online context): serve one of its members")
+        self.readers = context_readers(self.det)  # the model, or the ensemble members, that read run context
         self.logs = runs.is_log_model(self.det)
         self.max_streams = max_streams
         self.stream_max = stream_max_records
@@ -86,7 +92,7 @@ class Scorer:
     def describe(self) -> dict:
         d = {"detector": self.det.name, "input": "log lines" if self.logs else "job records",
              "threshold": float(self.det.threshold_), "dataset": self.det.run_.get("dataset"),
-             "context": getattr(self.det.context_, "mode", None)}
+             "context": "+".join(sorted({r.context_.mode for r in self.readers})) or None}
         if self.logs:
             d.update({"format": self.fmt.spec, "grouping": self.grouping, "window": self.opts.window,
                       "step": self.opts.step})
@@ -123,25 +129,26 @@ class Scorer:
 
     @contextmanager
     def _online(self):
-        """Score with the online context (only jobs that ended before each job), whatever the model's mode."""
-        ctx = self.det.context_
-        if ctx is None or ctx.mode == "online":
-            yield
-            return
+        """Score with the online context (only jobs that ended before each job), whatever the model's mode (for an
+        ensemble: each member's that reads context)."""
         from llmad.context import RunContext
 
-        self.det.context_ = RunContext("online", ctx.dag)
+        trained = [r.context_ for r in self.readers]
+        for r, ctx in zip(self.readers, trained):
+            if ctx.mode != "online":
+                r.context_ = RunContext("online", ctx.dag)
         try:
             yield
         finally:
-            self.det.context_ = ctx
+            for r, ctx in zip(self.readers, trained):
+                r.context_ = ctx
 
     def stream_records(self, sid: str, table: pd.DataFrame) -> pd.DataFrame:
         """Scores of new job records of a stream, each with the context of the stream's earlier jobs of its run."""
         s = self._stream(sid, RecordStream)
         if not isinstance(s, RecordStream):
             raise LlmadError(f"stream {sid!r} carries log lines, not job records")
-        if self.det.context_ is None:
+        if not self.readers:
             return runs.score(self.det, table)
         full = table if s.table is None else pd.concat([s.table, table], ignore_index=True)
         if len(full) > self.stream_max:
