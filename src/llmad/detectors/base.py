@@ -200,14 +200,14 @@ class Detector:
     def log_odds(self, x: pd.DataFrame) -> np.ndarray:
         """log P(anomalous) - log P(normal) of each record: the scale on which an ensemble averages its
         members (:mod:`llmad.detectors.ensemble`). Detectors whose scores are only an order refuse."""
+        if self.SCORES not in ("log-odds", "probability"):
+            raise LlmadError(f"{self.name} scores are an order, not probabilities or log-odds, so they cannot be "
+                             "averaged with other models' scores")
         s = np.asarray(self.decision_function(x), dtype=np.float64)
         if self.SCORES == "log-odds":
             return s
-        if self.SCORES == "probability":
-            p = np.clip(s, 1e-15, 1 - 1e-15)
-            return np.log(p) - np.log1p(-p)
-        raise LlmadError(f"{self.name} scores are an order, not probabilities or log-odds, so they cannot be "
-                         "averaged with other models' scores")
+        p = np.clip(s, 1e-15, 1 - 1e-15)
+        return np.log(p) - np.log1p(-p)
 
     def _check_fitted(self) -> None:
         if self.threshold_ is None:

@@ -39,6 +39,13 @@ class InContext(Detector):
         self._anchor_state = None  # kNN prompting: (prefix, anchor probabilities, their negative entropies)
         self._vocab = None  # the injection guard's vocabulary, built from info_ when first needed
 
+    @property
+    def SCORES(self) -> str:  # noqa: N802 (the class attribute of other detectors)
+        """Zero-shot, few-shot and chain of thought score the log-odds of the label words (Abnormal over Normal,
+        less the calibration bias; over a server, a label word missing from its top tokens is floored), so they
+        can join an ensemble; kNN prompting's score is a vote, an order only."""
+        return "score" if self.config.scoring == "knn-prompting" else "log-odds"
+
     # -- pieces ------------------------------------------------------------------------------
     @property
     def prompt(self) -> P.Prompt:
