@@ -81,6 +81,9 @@ def _load(name: str, log_options=None):
 
 
 # ---------------------------------------------------------------- system logs (options, stats, download)
+DATASET_ARG = typer.Argument(..., help="flowbench/NAME (flowbench/sample is packaged), logs/NAME, or a raw log file "
+                                        "as logs:PATH (llmad data list shows what is found).")
+MODEL_ARG = typer.Argument(..., help="A trained detector folder (llmad train --out, llmad ensemble --out).")
 FORMAT_OPT = typer.Option(None, "--format", help="[logs] Line format: hdfs, bgl, thunderbird, spirit or '<Date> <Time> ... <Content>'.")
 GROUPING_OPT = typer.Option(None, "--grouping", help="[logs] fixed, line, time or session (default per dataset).")
 WINDOW_OPT = typer.Option(None, "--window", help="[logs] Window size: lines (fixed) or seconds (time).")
@@ -191,7 +194,7 @@ def data_list(json_out: bool = typer.Option(False, "--json", help="Print JSON.")
 
 
 @data_app.command("stats")
-def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+def data_stats(dataset: str = DATASET_ARG, json_out: bool = typer.Option(False, "--json", help="Print JSON."),
                fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT,
                window: Optional[float] = WINDOW_OPT, step: Optional[float] = STEP_OPT,
                labels: Optional[str] = LABELS_OPT, dedup: bool = DEDUP_OPT,
@@ -220,7 +223,7 @@ def data_stats(dataset: str, json_out: bool = typer.Option(False, "--json", help
 
 @data_app.command("export")
 def data_export(
-    dataset: str,
+    dataset: str = DATASET_ARG,
     out_file: Path = typer.Option(..., "--out", help="CSV to write (columns text,label)."),
     template: str = typer.Option("paper", help="Text template: paper, readable, readable-peers, compact, deciles, "
                                  "context (fitted on the train part; run context in batch mode)."),
@@ -308,7 +311,7 @@ def _drop_none(d: dict) -> dict:
 
 @app.command()
 def train(
-    dataset: str,
+    dataset: str = DATASET_ARG,
     out_dir: Path = typer.Option(..., "--out", help="Folder to save the detector in."),
     detector: str = typer.Option("gbdt", help=f"Detector: {', '.join(f'{n} ({entry(n).about})' for n in DETECTORS)}."),
     split_kind: Optional[str] = typer.Option(None, "--split", help=f"Split: {', '.join(SPLITS)} (default: run; logs: the loader's)."),
@@ -466,7 +469,7 @@ def _perturbation(text: Optional[str]):
 
 @app.command()
 def evaluate(
-    model_dir: Path,
+    model_dir: Path = MODEL_ARG,
     dataset: Optional[str] = typer.Option(None, help="Dataset (default: the one trained on)."),
     split_kind: Optional[str] = typer.Option(None, "--split", help="Split (default: the one trained with)."),
     part: str = typer.Option("test", help="train, valid or test."),
@@ -512,7 +515,7 @@ def _print_metrics(m: dict):
 
 @app.command()
 def detect(
-    model_dir: Path,
+    model_dir: Path = MODEL_ARG,
     input_file: Path = typer.Argument(..., help="A CSV / Parquet of job records, or a raw log file for a log model; "
                                       "or a folder of them (each file scored alone, a 'file' column added)."),
     out_file: Path = typer.Option(..., "--out", help="JSON-lines file: one {id, score, label} per record "
