@@ -4,7 +4,10 @@
 #   data:     LightGBM on those codes with the LM's cap of 8,000 training jobs; the LM on all training jobs
 #   capacity: the LM with full fine-tuning, and with all six layers, at the same cap
 #   steps:    a small workflow trained for 2 epochs (400 steps) vs 10 epochs (2,000 steps)
-# Usage: LLMAD_DATA_DIR=../shared/data bash benchmarks/context_lm_limits.sh [OUT]  (≈ 20 min on 2 CPU cores)
+#   overlap:  the LM on all training jobs averaged with LightGBM on the raw context (llmad ensemble)
+# The LM rows use today's default pooling (mean since 2026-12-02); the README's [CLS] rows were measured before.
+# Usage: LLMAD_DATA_DIR=../shared/data bash benchmarks/context_lm_limits.sh [OUT]  (≈ 20 min on 2 CPU cores
+# of an earlier machine; the all-jobs LM alone took 24 min on the 2026-12-04 one)
 set -euo pipefail
 OUT=${1:-runs/context-limits}
 mkdir -p "$OUT"
@@ -25,6 +28,11 @@ run l6-lora-8000 --backbone minilm --adapter lora --max-train 8000
 common=(flowbench/eht_smili --seed 0 --detector sft --template context --context batch --max-length 32 --batch-size 32)
 run smili-l3-lora-2ep --backbone minilm-l3 --adapter lora --max-train 8000 --epochs 2
 run smili-l3-lora-10ep --backbone minilm-l3 --adapter lora --max-train 8000 --epochs 10
+if [ ! -f "$OUT/ens-l3-all-gbdt-ctx/eval.json" ]; then
+  llmad train flowbench/1000genome --seed 0 --detector gbdt --features context --context batch --out "$OUT/gbdt-ctx"
+  llmad ensemble "$OUT/l3-lora-all" "$OUT/gbdt-ctx" --out "$OUT/ens-l3-all-gbdt-ctx"
+  llmad evaluate "$OUT/ens-l3-all-gbdt-ctx" --json > "$OUT/ens-l3-all-gbdt-ctx/eval.json"
+fi
 for f in "$OUT"/*/eval.json; do
   python -c "import json,sys; m=json.load(open(sys.argv[1])); print(sys.argv[1].split('/')[-2], 'F1 %.3f ROC-AUC %.3f' % (m['f1'], m['roc_auc']))" "$f"
 done
