@@ -89,6 +89,8 @@ HELP_TEXTS = [
     (["detect", "--help"], "[ray] Model actors"),
     (["serve", "--help"], "pip install 'llmad[serve]'"),
     (["data", "parse", "--help"], "<Component>[[[<PID>]]]: <Content>' ([[...]]: optional)"),
+    (["train", "--help"], "flowbench/NAME (flowbench/sample is packaged), logs/NAME, or a raw log file as logs:PATH"),
+    (["evaluate", "--help"], "A trained detector folder (llmad train --out, llmad ensemble --out)."),
 ]
 
 
