@@ -381,3 +381,28 @@ def test_monitor_f1_loss_breaks_perfect_separation_ties_by_loss():
     assert not improves(monitor_score(e2, "f1-auc"), monitor_score(e1, "f1-auc"))  # f1-auc: a tie, e1 stays
     assert not improves(monitor_score({"f1": 0.99, "roc_auc": 1.0, "loss": 1e-5}, "f1-loss"),
                         monitor_score(e1, "f1-loss"))
+
+
+def test_eval_max_evaluates_a_stratified_sample_and_the_threshold_still_sees_all(tiny):
+    """--eval-max: early stopping reads a seeded stratified sample of validation (at least one of each class), the
+    kept weights are those whose loss on that sample was recorded, and the threshold comes from all of validation."""
+    from llmad.detectors.finetuned import subsample
+    from llmad.eval.metrics import best_f1_threshold
+
+    train, valid = tiny
+    det = make_detector("sft", backbone="minilm-l3", max_length=32, seed=0, inference="torch",
+                        train={"epochs": 2, "batch_size": 16, "eval_max": 20}).fit(train, valid)
+    assert det.info_["n_eval"] == 20 and len(valid) == 64
+    y = valid["label"].to_numpy().astype(int)
+    keep = subsample(len(y), y, None, 20, 0, min_per_class=1)
+    assert np.bincount(y[keep]).tolist() == [10, 10]
+    texts = det._texts(valid)  # built on the whole part: a record's text may depend on its run's other jobs
+    logits = torch.from_numpy(det._logits([texts[i] for i in keep]))
+    kept = det.info_["training"]["best_eval"]
+    assert float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(y[keep]))) == pytest.approx(
+        kept["loss"], rel=1e-4)
+    assert det.threshold_ == pytest.approx(best_f1_threshold(y, det.decision_function(valid)))
+    rare = np.r_[np.ones(2, int), np.zeros(998, int)]  # 0.2 % anomalous: a plain stratified 50 would keep none
+    assert np.bincount(rare[subsample(1000, rare, None, 50, 0, min_per_class=1)]).tolist() == [50, 1]
+    with pytest.raises(LlmadError, match="eval_max"):
+        make_detector("sft", train={"eval_max": 1})

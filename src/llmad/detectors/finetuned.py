@@ -40,8 +40,10 @@ def keep_head_tail(ids: list[int], limit: int) -> list[int]:
     return list(ids[:head]) + list(ids[len(ids) - (limit - head):])
 
 
-def subsample(n: int, labels: np.ndarray, frac: float | None, max_n: int | None, seed: int) -> np.ndarray:
-    """Seeded, class-stratified subset of row indices (for sample-efficiency studies)."""
+def subsample(n: int, labels: np.ndarray, frac: float | None, max_n: int | None, seed: int,
+              min_per_class: int = 0) -> np.ndarray:
+    """Seeded, class-stratified subset of row indices (for sample-efficiency studies); ``min_per_class`` keeps at
+    least that many of every class present (a rare class would otherwise round to none)."""
     idx = np.arange(n)
     target = n
     if frac is not None:
@@ -56,7 +58,7 @@ def subsample(n: int, labels: np.ndarray, frac: float | None, max_n: int | None,
     keep = []
     for c in np.unique(labels):
         members = idx[labels == c]
-        k = int(round(target * len(members) / n))
+        k = max(int(round(target * len(members) / n)), min_per_class)
         keep.append(rng.choice(members, min(k, len(members)), replace=False))
     return np.sort(np.concatenate(keep))
 
@@ -150,11 +152,20 @@ class FineTuned(Detector):
         # a single end-of-training evaluation would only repeat the threshold pass that fit() makes anyway
         single_eval = cfg.epochs <= 1 and not cfg.eval_every
         if valid is not None and len(valid) and not single_eval:
+            # the text layer is fixed now: texts (and their run context, computed on the whole validation part)
+            # are built once, not at every evaluation; eval_max then evaluates a stratified sample of them
+            vtexts = self._texts(valid)
             yv = self._labels(valid)
             bv = valid["label"].to_numpy().astype(int)
+            if cfg.eval_max is not None and cfg.eval_max < len(valid):
+                keep = subsample(len(valid), bv, None, cfg.eval_max, c.seed, min_per_class=1)
+                vtexts, yv, bv = [vtexts[i] for i in keep], yv[keep], bv[keep]
+                self.info_["n_eval"] = int(len(keep))
 
             def evaluate():
-                s, loss = self._scores_and_loss(valid, yv)
+                logits = self._logits(vtexts)
+                loss = float(torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(yv).long()))
+                s = _score(logits)
                 t = best_f1_threshold(bv, s)
                 m = compute(bv, s, t)
                 return {"f1": m.f1, "roc_auc": m.roc_auc, "loss": loss}
@@ -216,12 +227,6 @@ class FineTuned(Detector):
                 else:
                     out[b] = model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
         return out[inverse]
-
-    def _scores_and_loss(self, x: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, float]:
-        logits = self._logits(self._texts(x))
-        t = torch.from_numpy(logits)
-        loss = float(torch.nn.functional.cross_entropy(t, torch.from_numpy(y).long()))
-        return _score(logits), loss
 
     def decision_function(self, x: pd.DataFrame) -> np.ndarray:
         return _score(self._logits(self._texts(x)))

@@ -61,6 +61,9 @@ class TrainConfig:
                                 "the validation loss: when validation is separated perfectly, F1 and ROC-AUC "
                                 "both stay at 1).", ("f1", "loss", "f1-auc", "f1-loss"))
     eval_every: int = option(0, "Evaluate every N steps (0 = each epoch).")
+    eval_max: int | None = option(None, "Evaluate early stopping on at most N validation records (stratified, "
+                                        "seeded; default all). The threshold is still chosen on every validation "
+                                        "record: this only bounds the per-epoch cost on large workflows.")
     max_grad_norm: float = option(1.0, "Gradient clipping norm (0 = off).")
     precision: str = option("auto", "Numeric precision (auto = bf16 on GPU).", ("auto", "fp32", "bf16", "fp16"))
     checkpoint_every: int = option(200, "Optimiser steps between checkpoints (with a checkpoint folder).")
@@ -70,3 +73,5 @@ class TrainConfig:
         check_choices(self)
         if self.epochs <= 0 or self.batch_size < 1 or self.grad_accum < 1:
             raise LlmadError("epochs must be > 0, batch size and gradient accumulation >= 1")
+        if self.eval_max is not None and self.eval_max < 2:
+            raise LlmadError(f"eval_max must be at least 2 validation records, not {self.eval_max}")
