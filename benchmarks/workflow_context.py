@@ -2,7 +2,7 @@
 
     LLMAD_DATA_DIR=../shared/data python benchmarks/workflow_context.py \
         [--workflows all|a,b] [--seeds 0,1,2] [--lm] [--lm-max-train 8000] [--lm-seeds 0,1,2]
-        [--lm-workflows all|a,b] [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
+        [--lm-workflows all|a,b] [--lm-eval-max N] [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
 
 Rows (run split stratified by run category, test part; threshold = max F1 on validation, or with
 ``--threshold cv`` max F1 on out-of-fold scores over train + valid, 5 folds that keep each run whole):
@@ -11,7 +11,8 @@ Rows (run split stratified by run category, test part; threshold = max F1 on val
 - ``gbdt+ctx type``: the batch-context model trained with ``--target type`` (normal / cpu / hdd); its
   anomaly F1 / ROC-AUC come from 1 − P(normal), and its macro-F1 over the three types is a second table;
 - with ``--lm``: ``minilm-l3`` + LoRA on the fitted ``context`` template (batch), at most
-  ``--lm-max-train`` training records (stratified, seeded), 2 epochs, 32 tokens.
+  ``--lm-max-train`` training records (stratified, seeded), 2 epochs, 32 tokens; ``--lm-eval-max N`` evaluates
+  early stopping on a stratified sample of N validation records (the threshold still reads all of them).
 Every run goes through the library run API (``llmad.runs``); one JSON line per (workflow, detector, seed)
 is appended to ``<out>/results.jsonl`` (a rerun skips what is there), and the mean ± std table is printed
 as Markdown.
@@ -38,9 +39,10 @@ ROWS = {
 }
 
 
-def lm_row(max_train: int, epochs: int = 2) -> tuple[str, dict]:
+def lm_row(max_train: int, epochs: int = 2, eval_max: int | None = None) -> tuple[str, dict]:
+    train = {"epochs": epochs, "batch_size": 32, **({"eval_max": eval_max} if eval_max else {})}
     return ("sft", {"backbone": "minilm-l3", "adapter": "lora", "template": "context", "context": "batch",
-                    "max_length": 32, "max_train": max_train, "train": {"epochs": epochs, "batch_size": 32}})
+                    "max_length": 32, "max_train": max_train, "train": train})
 
 
 def lm_epochs(n_train: int, max_train: int, min_steps: int | None, batch_size: int = 32) -> int:
@@ -61,6 +63,8 @@ def main(argv: list[str]) -> None:
                     help="train the LM for at least this many steps (more epochs on small workflows)")
     ap.add_argument("--lm-seeds", default=None, help="seeds of the LM row (default: --seeds)")
     ap.add_argument("--lm-workflows", default=None, help="workflows of the LM row (default: --workflows)")
+    ap.add_argument("--lm-eval-max", type=int, default=None,
+                    help="early stopping of the LM reads at most N validation records (stratified)")
     ap.add_argument("--rows", default=None, help=f"tree rows to run (default all: {', '.join(ROWS)})")
     ap.add_argument("--threshold", choices=("valid", "cv"), default="valid",
                     help="threshold rule of every row (cv: 5 more fits per row; the LM keeps valid)")
@@ -70,7 +74,8 @@ def main(argv: list[str]) -> None:
     seeds = [int(s) for s in a.seeds.split(",")]
     rows = dict(ROWS) if a.rows is None else {r: ROWS[r] for r in a.rows.split(",") if r}
     lm_name = f"minilm-l3+LoRA context ({a.lm_max_train} rec" + (
-        f", >= {a.lm_min_steps} steps)" if a.lm_min_steps else ")")
+        f", >= {a.lm_min_steps} steps" if a.lm_min_steps else "") + (
+        f", eval on {a.lm_eval_max})" if a.lm_eval_max else ")")
     if a.lm:
         rows[lm_name] = lm_row(a.lm_max_train)
     lm_seeds = seeds if a.lm_seeds is None else [int(s) for s in a.lm_seeds.split(",")]
@@ -89,7 +94,8 @@ def main(argv: list[str]) -> None:
             for row in todo:
                 name, cfg = rows[row]
                 if row == lm_name:
-                    cfg = lm_row(a.lm_max_train, lm_epochs(len(prep.parts["train"]), a.lm_max_train, a.lm_min_steps))[1]
+                    cfg = lm_row(a.lm_max_train, lm_epochs(len(prep.parts["train"]), a.lm_max_train, a.lm_min_steps),
+                                 a.lm_eval_max)[1]
                 t0 = time.perf_counter()
                 rule = "valid" if row == lm_name else a.threshold
                 det = runs.train(prep, name, cfg, threshold=rule).detector
