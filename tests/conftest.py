@@ -6,6 +6,12 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 if "LLMAD_DATA_DIR" not in os.environ and SHARED.is_dir():
     os.environ["LLMAD_DATA_DIR"] = str(SHARED)
+# under pytest-xdist (-n N) each worker takes its share of the CPUs: torch, ONNX Runtime and LightGBM in the
+# worker and in the commands it runs read LLMAD_THREADS, so N workers do not each start a thread per core
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "LLMAD_THREADS" not in os.environ:
+    from llmad.threads import available_cpus
+
+    os.environ["LLMAD_THREADS"] = str(max(1, available_cpus() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 
 def shared_data() -> Path | None:

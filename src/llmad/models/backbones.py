@@ -102,21 +102,76 @@ def materialise(bb: Backbone) -> str:
     if bb.gguf_file is None:
         return bb.path
     out = _cache_dir() / bb.name
-    if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
+    if _materialised(out):
         return str(out)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(bb.path, gguf_file=bb.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(bb.path, gguf_file=bb.gguf_file)
-    # transformers refuses to save a GGUF-loaded model while it still carries the quantiser
-    if hasattr(model, "hf_quantizer"):
-        model.hf_quantizer = None
-    if getattr(model.config, "quantization_config", None) is not None:
-        del model.config.quantization_config
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return str(out)
+    def write(folder: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(bb.path, gguf_file=bb.gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(bb.path, gguf_file=bb.gguf_file)
+        # transformers refuses to save a GGUF-loaded model while it still carries the quantiser
+        if hasattr(model, "hf_quantizer"):
+            model.hf_quantizer = None
+        if getattr(model.config, "quantization_config", None) is not None:
+            del model.config.quantization_config
+        model.save_pretrained(folder)
+        tok.save_pretrained(folder)
+
+    return str(publish(out, write))
+
+
+_DONE = ".complete"
+
+
+def publish(out: Path, write) -> Path:
+    """Fill the folder ``out`` once with ``write(folder)``, safe against other processes (a second command, a
+    server worker, a parallel test). Under a lock file beside it, the files are written into a temporary folder,
+    marked complete and renamed into place, so no reader ever sees half-written weights; a process that comes
+    second waits and reuses the folder; a folder left incomplete by a process that died is written again."""
+    import shutil
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(out.parent / f".{out.name}.lock"):
+        if _materialised(out):
+            return out
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            write(tmp)
+            (tmp / _DONE).write_text("ok\n")
+            if out.exists():  # incomplete (no marker): its writer died
+                shutil.rmtree(out)
+            tmp.rename(out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _materialised(out: Path) -> bool:
+    """A complete cache folder carries the marker (folders written before it existed are written again once)."""
+    return (out / _DONE).is_file()
+
+
+class _locked:
+    """An exclusive advisory lock on a file (POSIX ``flock``; where that does not exist, no lock)."""
+
+    def __init__(self, path: Path):
+        self.path, self.fh = path, None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:  # Windows: the rename still keeps readers from half-written files
+            return self
+        self.fh = open(self.path, "a")
+        fcntl.flock(self.fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fh is not None:
+            self.fh.close()  # closing releases the lock
+        return False
 
 
 def available() -> list[dict]:
