@@ -14,6 +14,13 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "LLMAD_THREADS" not in os.env
     os.environ["LLMAD_THREADS"] = str(max(1, available_cpus() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per CPU this process may use, at most 4 (each may hold a language model)."""
+    from llmad.threads import available_cpus
+
+    return min(4, available_cpus())
+
+
 def shared_data() -> Path | None:
     p = Path(os.environ.get("LLMAD_DATA_DIR", "")) / "flowbench"
     return p if p.is_dir() else None

@@ -330,7 +330,8 @@ detector = "tfidf"
 @pytest.mark.slow
 @needs_shared
 def test_forgetting_and_transfer_studies(sft_available, tmp_path):
-    cfg = _write(tmp_path, 'datasets = ["flowbench/sample", "flowbench/1000genome"]\nlimit = 120\n'
+    # B is the smallest full workflow (800 validation jobs): each fit scores its validation part for a threshold
+    cfg = _write(tmp_path, 'datasets = ["flowbench/sample", "flowbench/eht_smili"]\nlimit = 120\n'
                            'fractions = [0.5]\n' + TINY_SFT)
     f = run_study("forgetting", cfg, tmp_path / "forgetting")
     assert f["counts"] == {"ok": 2}
