@@ -2,6 +2,7 @@
 # What limits the language model with run context on 1000genome (seed 0, run split, batch context)?
 #   text:     LightGBM on the codes the `context` template writes (what the LM reads) vs on the raw context
 #   data:     LightGBM on those codes with the LM's cap of 8,000 training jobs; the LM on all training jobs
+#             (2 epochs, and 4: another 49 min on the 2026-12-04 machine)
 #   capacity: the LM with full fine-tuning, and with all six layers, at the same cap
 #   steps:    a small workflow trained for 2 epochs (400 steps) vs 10 epochs (2,000 steps)
 #   overlap:  the LM on all training jobs averaged with LightGBM on the raw context (llmad ensemble)
@@ -22,6 +23,7 @@ run() {  # name, extra options
 }
 run l3-lora-8000 --backbone minilm-l3 --adapter lora --max-train 8000
 run l3-lora-all --backbone minilm-l3 --adapter lora --max-train 40000
+run l3-lora-all-4ep --backbone minilm-l3 --adapter lora --max-train 40000 --epochs 4  # the last --epochs wins
 run l3-full-8000 --backbone minilm-l3 --adapter full --max-train 8000
 run l6-lora-8000 --backbone minilm --adapter lora --max-train 8000
 # steps: a small workflow (eht_smili, 6,400 training jobs) gets 400 steps from 2 epochs; 10 epochs make 2,000
