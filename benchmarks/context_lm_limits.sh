@@ -35,6 +35,10 @@ if [ ! -f "$OUT/ens-l3-all-gbdt-ctx/eval.json" ]; then
   llmad ensemble "$OUT/l3-lora-all" "$OUT/gbdt-ctx" --out "$OUT/ens-l3-all-gbdt-ctx"
   llmad evaluate "$OUT/ens-l3-all-gbdt-ctx" --json > "$OUT/ens-l3-all-gbdt-ctx/eval.json"
 fi
+if [ ! -f "$OUT/ens-l3-all-4ep-gbdt-ctx/eval.json" ]; then
+  llmad ensemble "$OUT/l3-lora-all-4ep" "$OUT/gbdt-ctx" --out "$OUT/ens-l3-all-4ep-gbdt-ctx"
+  llmad evaluate "$OUT/ens-l3-all-4ep-gbdt-ctx" --json > "$OUT/ens-l3-all-4ep-gbdt-ctx/eval.json"
+fi
 for f in "$OUT"/*/eval.json; do
   python -c "import json,sys; m=json.load(open(sys.argv[1])); print(sys.argv[1].split('/')[-2], 'F1 %.3f ROC-AUC %.3f' % (m['f1'], m['roc_auc']))" "$f"
 done
