@@ -390,7 +390,8 @@ def train(
     given = {
         "sft": _drop_none({
             "backbone": backbone, "template": template, "max_length": max_length, "layers": layers,
-            "truncation": truncation, "pooling": pooling, "max_train": max_train, "train_frac": train_frac, "inference": inference,
+            "truncation": truncation, "pooling": pooling, "max_train": max_train, "train_frac": train_frac,
+            "inference": inference,
             "adapter": _drop_none({"kind": adapter,
                                    "lora": _drop_none({"r": lora_r, "alpha": lora_alpha, "dropout": lora_dropout}),
                                    "reft": _drop_none({"rank": reft_rank, "layers": _int_list(reft_layers),

@@ -6,6 +6,7 @@ time). Anything else is passed to transformers as a Hugging Face id or a local p
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -153,25 +154,18 @@ def _materialised(out: Path) -> bool:
     return (out / _DONE).is_file()
 
 
-class _locked:
-    """An exclusive advisory lock on a file (POSIX ``flock``; where that does not exist, no lock)."""
-
-    def __init__(self, path: Path):
-        self.path, self.fh = path, None
-
-    def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:  # Windows: the rename still keeps readers from half-written files
-            return self
-        self.fh = open(self.path, "a")
-        fcntl.flock(self.fh, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        if self.fh is not None:
-            self.fh.close()  # closing releases the lock
-        return False
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive advisory lock on a file (POSIX ``flock``; on Windows no lock: the rename still keeps readers
+    from half-written folders). Closing the file releases the lock."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def available() -> list[dict]:
