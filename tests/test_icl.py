@@ -152,6 +152,30 @@ def test_prefix_reuse_scores_like_a_full_pass():
     b = lm.score(pre, qs, P.LABELS, batch_size=5, reuse_prefix=False)
     np.testing.assert_allclose(a, b, atol=2e-4)
     assert a.shape == (5, 2) and (a < 0).all()
+    # only each query's last position is projected onto the vocabulary: the same as the full logits of one pass
+    import torch
+
+    with torch.inference_mode():
+        for i in (0, 4):
+            full = lm.model(torch.tensor([lm._ids(pre, True) + lm._ids(qs[i], False)])).logits[0, -1]
+            np.testing.assert_allclose(a[i], torch.log_softmax(full, -1)[lm.label_ids(P.LABELS)].numpy(), atol=2e-4)
+    # chain-of-thought generation continues from the same cached prefix: the greedy text is the full pass's
+    cot = P.get_prompt("paper-cot")
+    cpre = P.prefix(cot, "jobs", P.class_statistics(train))
+    widths = []  # the tokens each forward pass reads: with the cache, the first reads the query alone
+    hook = lm.model.register_forward_pre_hook(lambda m, a, kw: widths.append((a or [kw.get("input_ids")])[0].shape[1]),
+                                              with_kwargs=True)
+    try:
+        for q in [P.query(s, cot, "jobs") for s in P.job_sentences(_jobs(6, seed=2))[:2]]:
+            lm._prefix(cpre)  # computed once, before the first generation
+            widths.clear()
+            reused = lm.generate(cpre, q, 12, reuse_prefix=True)
+            assert widths[0] == len(lm._ids(q, False)) and max(widths[1:]) == 1
+            widths.clear()
+            assert reused == lm.generate(cpre, q, 12, reuse_prefix=False) and reused.strip()
+            assert widths[0] == len(lm._ids(cpre, True)) + len(lm._ids(q, False))
+    finally:
+        hook.remove()
 
 
 @needs_smollm2

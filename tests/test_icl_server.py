@@ -75,7 +75,7 @@ def test_http_backend_agrees_with_the_in_process_model(server):
     assert remote.missing == 0 and a.shape == b.shape == (12, 2)
     np.testing.assert_allclose(a, b, atol=0.5)
     assert abs(np.mean(a[:, 1] - a[:, 0]) - np.mean(b[:, 1] - b[:, 0])) < 0.5
-    text = remote.generate(pre + qs[0], max_new_tokens=4)
+    text = remote.generate(pre, qs[0], max_new_tokens=4)
     assert isinstance(text, str) and text
 
 

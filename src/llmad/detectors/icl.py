@@ -270,7 +270,8 @@ class InContext(Detector):
 
         queries, used = self._queries(texts)
         pre, lm = self._prefix(), self.lm()
-        reasons = [lm.generate(pre + q, self.config.max_new_tokens) for q in queries]
+        reasons = [lm.generate(pre, q, self.config.max_new_tokens, reuse_prefix=self.config.reuse_prefix)
+                   for q in queries]
         answers = [parse_answer(r) for r in reasons]
         self.details_ = {"explanation": [r.strip() for r in reasons],
                          "answer": [None if a is None else P.LABELS[a] for a in answers]}

@@ -47,7 +47,10 @@ class CausalLM:
         import inspect
 
         # transformers 5.x names the key/value cache ``cache``; 4.x ``past_key_values``
-        self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+        # transformers >= 4.50 projects only the positions asked for onto the vocabulary; scoring needs one a query
+        self._keep_arg = "logits_to_keep" if "logits_to_keep" in params else None
         self.last_missing = None  # label words come from the tokenizer, none is ever floored (see http_backend)
         self._prefix_key: str | None = None
         self._prefix_cache = None
@@ -89,18 +92,26 @@ class CausalLM:
                 q_ids[i, :len(c)] = torch.tensor(c)
                 q_mask[i, :len(c)] = 1
             last = torch.tensor([len(c) - 1 for c in chunk])
+            # the vocabulary projection is a fifth of a small model's work: keep only each query's last position
+            keep = torch.unique(last)  # sorted
+            col = torch.searchsorted(keep, last) if self._keep_arg else last
             with torch.inference_mode():
                 if reuse_prefix:
                     pids, cache = self._prefix(prefix)
                     cache = copy.deepcopy(cache)
                     cache.batch_repeat_interleave(b)
                     mask = torch.cat([torch.ones((b, pids.shape[1]), dtype=torch.long), q_mask], dim=1)
-                    logits = self.model(q_ids, attention_mask=mask, use_cache=True, **{self._cache_arg: cache}).logits
+                    extra = {self._keep_arg: keep} if self._keep_arg else {}
+                    logits = self.model(q_ids, attention_mask=mask, use_cache=True, **{self._cache_arg: cache},
+                                        **extra).logits
                 else:
                     ids = torch.cat([p_ids.expand(b, -1), q_ids], dim=1)
                     mask = torch.cat([torch.ones((b, p_ids.shape[1]), dtype=torch.long), q_mask], dim=1)
-                    logits = self.model(ids, attention_mask=mask).logits[:, p_ids.shape[1]:]
-            yield start, torch.log_softmax(logits[torch.arange(b), last].float(), dim=-1)
+                    if self._keep_arg:
+                        logits = self.model(ids, attention_mask=mask, **{self._keep_arg: keep + p_ids.shape[1]}).logits
+                    else:
+                        logits = self.model(ids, attention_mask=mask).logits[:, p_ids.shape[1]:]
+            yield start, torch.log_softmax(logits[torch.arange(b), col].float(), dim=-1)
             if progress:
                 progress(min(start + b, len(queries)), len(queries))
 
@@ -120,12 +131,20 @@ class CausalLM:
                 for _, logp in self._last_logprobs(prefix, queries, batch_size, reuse_prefix, progress)]
         return np.concatenate(rows) if rows else np.empty((0, 0), dtype="float32")
 
-    def generate(self, prompt: str, max_new_tokens: int = 96) -> str:
-        """Greedy continuation of ``prompt`` (chain-of-thought reasoning), without the prompt."""
+    def generate(self, prefix: str, query: str, max_new_tokens: int = 96, *, reuse_prefix: bool = True) -> str:
+        """Greedy continuation of ``prefix + query`` (chain-of-thought reasoning), without the prompt. The prefix
+        is tokenised apart from the query, as ``score`` does, and with ``reuse_prefix`` its key/value cache is
+        computed once and shared: only the query and the new tokens are run through the model."""
         import torch
 
-        ids = torch.tensor([self._ids(prompt, True)])
+        q_ids = torch.tensor([self._ids(query, False)], dtype=torch.long)
         with torch.inference_mode():
+            if reuse_prefix:
+                p_ids, cache = self._prefix(prefix)
+                extra = {self._cache_arg: copy.deepcopy(cache)}
+            else:
+                p_ids, extra = torch.tensor([self._ids(prefix, True)]), {}
+            ids = torch.cat([p_ids, q_ids], dim=1)
             out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                                      do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+                                      do_sample=False, pad_token_id=self.tokenizer.pad_token_id, **extra)
         return self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)

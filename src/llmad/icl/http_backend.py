@@ -143,6 +143,7 @@ class OpenAIServer:
         raise LlmadError("kNN prompting needs the whole next-token distribution, which an HTTP server does not "
                          "return (only its top tokens); run the model in-process (no --base-url)")
 
-    def generate(self, prompt: str, max_new_tokens: int = 96) -> str:
-        """Greedy continuation of ``prompt`` (chain-of-thought reasoning), without the prompt."""
-        return str(self._complete(prompt, max_new_tokens, None, True).get("text", ""))
+    def generate(self, prefix: str, query: str, max_new_tokens: int = 96, *, reuse_prefix: bool = True) -> str:
+        """Greedy continuation of ``prefix + query`` (chain-of-thought reasoning), without the prompt (the server
+        keeps its own prompt cache; ``reuse_prefix`` is for the in-process model)."""
+        return str(self._complete(prefix + query, max_new_tokens, None, True).get("text", ""))
