@@ -12,6 +12,9 @@ run split and the same validation threshold, what the information in one job rec
 - ``context-codes``: what the `context` template says (its codes, edges fitted on train, + the
   transformation): the text a language model with context reads. ``context`` against ``context-codes``
   tells how much the text loses; ``context-codes`` against the language model tells the rest.
+- ``context-fields``: the raw values of the fields the `context` template codes (+ the transformation).
+  ``context`` against ``context-fields`` is what the template's choice of fields loses, ``context-fields``
+  against ``context-codes`` what binning into deciles loses.
 
 No host, site or node column enters any of them. Usage (one line per workflow and feature set):
 
@@ -30,7 +33,7 @@ import pandas as pd
 from llmad.data.flowbench import PAPER_FEATURES, feature_columns, load_workflow
 from llmad.data.splits import split
 from llmad.eval.metrics import best_f1_threshold, compute
-from llmad.text.records import _transformations, fit_template, peer_ratio, render
+from llmad.text.records import CONTEXT_FIELDS, _transformations, fit_template, peer_ratio, render
 
 PEERS = ("runtime", "kickstart_executables_cpu_time", "stage_in_delay", "stage_out_delay", "queue_delay",
          "wms_delay", "post_script_delay", "kickstart_online_utime", "kickstart_online_stime",
@@ -43,6 +46,8 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> 
         return part[list(PAPER_FEATURES)].to_numpy(float)
     if kind == "context":
         return part[feature_columns(part, "context")].to_numpy(float)
+    if kind == "context-fields":
+        return np.column_stack([part[list(CONTEXT_FIELDS)].to_numpy(float), tr])
     if kind in ("deciles", "context-codes"):
         rows = [t.split()[:-1] for t in render(part, "deciles" if kind == "deciles" else "context", state)]
         x = np.array([[np.nan if c == "-" else float(c) for c in r] for r in rows])
@@ -62,7 +67,7 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> 
     return x
 
 
-KINDS = ("paper", "deciles", "compact", "rich", "context", "context-codes")
+KINDS = ("paper", "deciles", "compact", "rich", "context", "context-codes", "context-fields")
 
 
 def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4], max_train: int | None = None) -> None:
