@@ -15,6 +15,7 @@ run split and the same validation threshold, what the information in one job rec
 - ``context-fields``: the raw values of the fields the `context` template codes (+ the transformation).
   ``context`` against ``context-fields`` is what the template's choice of fields loses, ``context-fields``
   against ``context-codes`` what binning into deciles loses.
+- ``context-percentile-codes``: what the `context-percentiles` template says (the same fields in 100 bins).
 
 No host, site or node column enters any of them. Usage (one line per workflow and feature set):
 
@@ -48,8 +49,9 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> 
         return part[feature_columns(part, "context")].to_numpy(float)
     if kind == "context-fields":
         return np.column_stack([part[list(CONTEXT_FIELDS)].to_numpy(float), tr])
-    if kind in ("deciles", "context-codes"):
-        rows = [t.split()[:-1] for t in render(part, "deciles" if kind == "deciles" else "context", state)]
+    if kind in ("deciles", "context-codes", "context-percentile-codes"):
+        template = {"deciles": "deciles", "context-codes": "context"}.get(kind, "context-percentiles")
+        rows = [t.split()[:-1] for t in render(part, template, state)]
         x = np.array([[np.nan if c == "-" else float(c) for c in r] for r in rows])
         return np.column_stack([x, tr])
     cols = [part[c].to_numpy(float) for c in PAPER_FEATURES]
@@ -67,7 +69,8 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> 
     return x
 
 
-KINDS = ("paper", "deciles", "compact", "rich", "context", "context-codes", "context-fields")
+KINDS = ("paper", "deciles", "compact", "rich", "context", "context-codes", "context-fields",
+         "context-percentile-codes")
 
 
 def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4], max_train: int | None = None) -> None:
@@ -90,6 +93,8 @@ def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4]
         states = {"deciles": fit_template("deciles", parts["train"])}
         if "context-codes" in kinds:
             states["context-codes"] = fit_template("context", parts["train"])
+        if "context-percentile-codes" in kinds:
+            states["context-percentile-codes"] = fit_template("context-percentiles", parts["train"])
         for kind in kinds:
             vocab: dict = {}
             state = states.get(kind, states["deciles"])

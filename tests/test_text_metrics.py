@@ -147,3 +147,55 @@ def test_evaluate_reports_an_oracle_beside_the_validation_threshold():
     m2 = runs.evaluate(det, other)
     assert m2["threshold"] == m["threshold"] and m2["oracle"]["threshold"] != m["oracle"]["threshold"]
     assert m2["f1"] != m["f1"]
+
+
+def test_context_percentiles_keep_what_deciles_round_away(sample):
+    """context-percentiles: the context template's fields as percentile codes (0-99, one MiniLM token each),
+    fitted on the train part only, the same for any renaming of hosts and any row order."""
+    import json
+
+    from llmad.context import add_context
+    from llmad.data.flowbench import load_dag
+    from llmad.data.splits import split
+    from llmad.text import fit_template, needs_fit
+    from llmad.text.records import CONTEXT_FIELDS
+
+    dag = load_dag("sample")
+    parts = {k: add_context(p, "batch", dag) for k, p in split(sample, "run", seed=0).items()}
+    assert needs_fit("context-percentiles")
+    state = fit_template("context-percentiles", parts["train"])
+    assert json.loads(json.dumps(state)) == state and state["deciles"] == 100
+    texts = render(parts["test"], "context-percentiles", state)
+    codes = np.array([[-1 if c == "-" else int(c) for c in t.split()[:-1]] for t in texts])
+    assert codes.shape == (len(parts["test"]), len(CONTEXT_FIELDS)) and codes.max() <= 99
+    deciles = np.array([[-1 if c == "-" else int(c) for c in t.split()[:-1]]
+                        for t in render(parts["test"], "context", fit_template("context", parts["train"]))])
+    assert ((codes < 0) == (deciles < 0)).all()  # the same fields, missing in the same places
+    assert len(np.unique(codes[codes >= 0])) > 50 > len(np.unique(deciles[deciles >= 0]))
+    # within a transformation both codes rise with the value: the finer ones only split the coarser bins
+    tr = np.array([t.split()[-1] for t in texts])
+    for j, field in enumerate(CONTEXT_FIELDS):
+        v = parts["test"][field].to_numpy(float)
+        for name in set(tr):
+            ok = (tr == name) & np.isfinite(v)
+            order = np.argsort(v[ok], kind="stable")
+            assert (np.diff(codes[ok, j][order]) >= 0).all() and (np.diff(deciles[ok, j][order]) >= 0).all()
+    # hosts only group jobs: renaming them and shuffling rows gives each job the same text
+    hosts = sample["kickstart_hostname"].astype(str)
+    renamed = sample.assign(kickstart_hostname=hosts.map({h: f"w{i}" for i, h in enumerate(sorted(set(hosts)))}))
+    test2 = add_context(split(renamed, "run", seed=0)["test"].sample(frac=1, random_state=1), "batch", dag)
+    again = dict(zip(test2.index, render(test2, "context-percentiles", state)))
+    assert [again[i] for i in parts["test"].index] == texts
+    with pytest.raises(LlmadError, match="not 100"):
+        render(parts["test"], "context-percentiles", fit_template("context", parts["train"]))
+
+
+def test_context_percentiles_with_a_detector_round_trip(sample, tmp_path):
+    from llmad import runs
+    from llmad.detectors import load_detector
+
+    prep = runs.prepare("flowbench/sample")
+    det = runs.train(prep, "tfidf", {"template": "context-percentiles"}, out=tmp_path / "m").detector
+    assert det.context_ is not None and det.text_.state["deciles"] == 100
+    test = prep.part("test")
+    np.testing.assert_allclose(load_detector(tmp_path / "m").decision_function(test), det.decision_function(test))

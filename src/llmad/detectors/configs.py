@@ -13,7 +13,8 @@ from llmad.config import check_choices, option
 from llmad.models.configs import AdapterConfig, TrainConfig
 
 FEATURE_SETS = ("paper", "context", "all")
-RECORD_TEMPLATES = ("paper", "readable", "readable-peers", "compact", "deciles", "context")
+RECORD_TEMPLATES = ("paper", "readable", "readable-peers", "compact", "deciles", "context",
+                    "context-percentiles")
 CONTEXT_MODES = ("batch", "online")
 TARGETS = ("anomaly", "type")
 TARGET_HELP = ("What to learn: anomaly (normal / anomalous) or type (normal / cpu / hdd: the stress injected on "

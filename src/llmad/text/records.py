@@ -9,7 +9,8 @@ transformation in the same run (computed within the table being serialised; no l
 
 ``context`` is *fitted* like ``deciles`` and reads the run context of :mod:`llmad.context.workflow`
 (``ctx_*`` columns: peer ratios, the other jobs on the same worker in the same run): decile codes of the 9
-paper features and 8 context fields, then the transformation.
+paper features and 8 context fields, then the transformation. ``context-percentiles`` writes the same fields
+as percentile codes (0-99): each is still one MiniLM token, and it keeps what deciles round away.
 
 ``deciles`` is *fitted*: its bin edges are learnt from the training records only (see
 :func:`fit_template`) and travel with the model as JSON.
@@ -248,21 +249,24 @@ def _decile_matrix(table: pd.DataFrame) -> np.ndarray:
     return np.column_stack(cols + [rt, cpu]) if len(table) else np.zeros((0, len(_DECILE_FIELDS)))
 
 
-def _edges(values: np.ndarray) -> list[float]:
+def _edges(values: np.ndarray, bins: int = _DECILES) -> list[float]:
     v = values[np.isfinite(values)]
     if not len(v):
         return []
-    return [float(e) for e in np.unique(np.quantile(v, np.linspace(0, 1, _DECILES + 1)[1:-1]))]
+    return [float(e) for e in np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1]))]
 
 
-def _fit_codes(x: np.ndarray, train: pd.DataFrame, fields: tuple[str, ...]) -> dict:
+def _fit_codes(x: np.ndarray, train: pd.DataFrame, fields: tuple[str, ...], bins: int = _DECILES) -> dict:
+    """Per transformation (and globally, for transformations unseen in ``train``), the ``bins``-quantile edges
+    of each column of ``x``; a value's code is the number of edges at or below it (0 .. bins - 1; tied
+    edges merge, so a column with few distinct values uses fewer codes). The key ``deciles`` holds ``bins``."""
     tr = np.asarray(_transformations(train), dtype=object)
     per = {}
     for name in sorted(set(tr)):
         m = tr == name
-        per[name] = [_edges(x[m, j]) for j in range(x.shape[1])]
-    return {"fields": list(fields), "deciles": _DECILES, "n_fit": int(len(train)),
-            "global": [_edges(x[:, j]) for j in range(x.shape[1])], "by_transformation": per}
+        per[name] = [_edges(x[m, j], bins) for j in range(x.shape[1])]
+    return {"fields": list(fields), "deciles": bins, "n_fit": int(len(train)),
+            "global": [_edges(x[:, j], bins) for j in range(x.shape[1])], "by_transformation": per}
 
 
 def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...], name: str) -> list[str]:
@@ -297,14 +301,15 @@ CONTEXT_FIELDS = PAPER_FEATURES + (
     "ctx_peer_runtime", "ctx_peer_kickstart_executables_cpu_time", "ctx_peer_stage_in_delay",
     "ctx_coloc_runtime", "ctx_coloc_kickstart_executables_cpu_time", "ctx_coloc_stage_in_delay",
     "ctx_coloc_wms_delay", "ctx_overlap_runtime")
-CONTEXT_TEMPLATES = ("context",)
+CONTEXT_TEMPLATES = ("context", "context-percentiles")
+_PERCENTILES = 100
 
 
 def _context_matrix(table: pd.DataFrame) -> np.ndarray:
     missing = [c for c in CONTEXT_FIELDS if c not in table.columns]
     if missing:
-        raise LlmadError("template 'context' reads run context (ctx_* columns): add it with "
-                         "llmad.context.add_context, or let a detector do it")
+        raise LlmadError("templates 'context' and 'context-percentiles' read run context (ctx_* columns): "
+                         "add it with llmad.context.add_context, or let a detector do it")
     if not len(table):
         return np.zeros((0, len(CONTEXT_FIELDS)))
     return np.column_stack(_columns(table, CONTEXT_FIELDS))
@@ -318,7 +323,18 @@ def _render_context(table: pd.DataFrame, state: dict) -> list[str]:
     return _render_codes(_context_matrix(table), table, state, CONTEXT_FIELDS, "context")
 
 
+def _fit_context_percentiles(train: pd.DataFrame) -> dict:
+    return _fit_codes(_context_matrix(train), train, CONTEXT_FIELDS, _PERCENTILES)
+
+
+def _render_context_percentiles(table: pd.DataFrame, state: dict) -> list[str]:
+    if state.get("deciles") != _PERCENTILES:
+        raise LlmadError(f"context-percentiles template state has {state.get('deciles')} bins, not {_PERCENTILES}")
+    return _render_codes(_context_matrix(table), table, state, CONTEXT_FIELDS, "context-percentiles")
+
+
 FITTED["context"] = FittedTemplate(_fit_context, _render_context)
+FITTED["context-percentiles"] = FittedTemplate(_fit_context_percentiles, _render_context_percentiles)
 
 
 def fit_context_codes(train: pd.DataFrame) -> dict:
