@@ -188,6 +188,8 @@ def test_context_percentiles_keep_what_deciles_round_away(sample):
     assert [again[i] for i in parts["test"].index] == texts
     with pytest.raises(LlmadError, match="not 100"):
         render(parts["test"], "context-percentiles", fit_template("context", parts["train"]))
+    with pytest.raises(LlmadError, match="100 bins, not 10"):  # and the other way round
+        render(parts["test"], "context", state)
 
 
 def test_context_percentiles_with_a_detector_round_trip(sample, tmp_path):

@@ -269,9 +269,12 @@ def _fit_codes(x: np.ndarray, train: pd.DataFrame, fields: tuple[str, ...], bins
             "global": [_edges(x[:, j], bins) for j in range(x.shape[1])], "by_transformation": per}
 
 
-def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...], name: str) -> list[str]:
+def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...], name: str,
+                  bins: int = _DECILES) -> list[str]:
     if state.get("fields") != list(fields):
         raise LlmadError(f"{name} template state does not match this version's fields")
+    if state.get("deciles") != bins:
+        raise LlmadError(f"{name} template state has {state.get('deciles')} bins, not {bins}")
     tr = _transformations(table)
     codes = np.full(x.shape, -1, dtype=np.int64)
     per = state["by_transformation"]
@@ -328,9 +331,7 @@ def _fit_context_percentiles(train: pd.DataFrame) -> dict:
 
 
 def _render_context_percentiles(table: pd.DataFrame, state: dict) -> list[str]:
-    if state.get("deciles") != _PERCENTILES:
-        raise LlmadError(f"context-percentiles template state has {state.get('deciles')} bins, not {_PERCENTILES}")
-    return _render_codes(_context_matrix(table), table, state, CONTEXT_FIELDS, "context-percentiles")
+    return _render_codes(_context_matrix(table), table, state, CONTEXT_FIELDS, "context-percentiles", _PERCENTILES)
 
 
 FITTED["context"] = FittedTemplate(_fit_context, _render_context)
