@@ -215,12 +215,12 @@ def test_cli_levels_job_text_with_context_round_trip(tmp_path):
 
     model = tmp_path / "icl-levels"
     llmad("train", "flowbench/sample", "--detector", "icl", "--prompt", "marked-zero", "--job-text", "levels",
-          "--context", "batch", "--scoring", "knn-prompting", "--anchors", "6", "--max-valid", "8", "--out", model)
+          "--context", "batch", "--scoring", "knn-prompting", "--anchors", "4", "--max-valid", "4", "--out", model)
     doc = json.loads((model / "detector.json").read_text())
     assert doc["config"]["job_text"] == "levels" and len(doc["state"]["levels"]["fields"]) == 17
     assert all(a["text"].startswith("Job of kind ") for a in doc["state"]["anchors"])
-    m = json.loads(llmad("evaluate", model, "--limit", "10", "--json").stdout)
-    assert m["n"] == 10 and m["roc_auc"] is not None
+    m = json.loads(llmad("evaluate", model, "--limit", "6", "--json").stdout)
+    assert m["n"] == 6 and m["roc_auc"] is not None
 
 
 @pytest.mark.parametrize("text,want", [
