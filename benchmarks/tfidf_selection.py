@@ -6,7 +6,12 @@ the validation log-loss (a proper scoring rule, as ``--monitor f1-loss`` does fo
 test columns are printed for every setting so a reader sees what the choice costs; only the ``picked``
 column follows from the rule, and no test figure enters it.
 
+``--grid wide`` applies the same rule to the 48 settings of ``llmad train --detector tfidf --tune valid``
+(:data:`llmad.detectors.text_baseline.GRID`: also C 0.1/1/10/100 and n-grams up to 1/2/3); the ``picked`` row
+is then the one that option keeps, and a last line per dataset gives that detector's own test figures.
+
     LLMAD_DATA_DIR=../shared/data python benchmarks/tfidf_selection.py [--seed 0]   # about a minute on 2 cores
+    LLMAD_DATA_DIR=../shared/data python benchmarks/tfidf_selection.py --grid wide  # about 5 minutes
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 
 from llmad import __version__, runs
 from llmad.data.logs.options import LogOptions
+from llmad.detectors.text_baseline import GRID, log_loss
 from llmad.eval.metrics import compute
 
 #: each slice with the text it is measured on in the README ("Text modes, fields and thresholds")
@@ -26,21 +32,21 @@ CASES = {"logs/hdfs": {"text": "ids"}, "logs/bgl": {"fields": "Component,Level"}
 SETTINGS = [{"tf": tf, "class_weight": cw} for tf in ("sublinear", "raw") for cw in ("balanced", "none")]
 
 
-def log_loss(y: np.ndarray, log_odds: np.ndarray) -> float:
-    """Mean negative log-likelihood of the labels under the probabilities sigmoid(log_odds), computed stably."""
-    s = np.asarray(log_odds, float)
-    return float(np.mean(np.logaddexp(0.0, np.where(y == 1, -s, s))))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--grid", choices=("four", "wide"), default="four",
+                    help="four: tf x class weights; wide: the 48 settings of --tune valid")
+    ap.add_argument("--datasets", default=",".join(CASES), help="comma-separated, of " + ", ".join(CASES))
     args = ap.parse_args()
-    for dataset, opts in CASES.items():
+    for dataset in args.datasets.split(","):
+        if dataset not in CASES:
+            ap.error(f"unknown dataset {dataset!r}; choose from {', '.join(CASES)}")
+        opts = CASES[dataset]
         prep = runs.prepare(dataset, log_options=LogOptions(**opts), seed=args.seed)
         valid = prep.part("valid")
         rows = []
-        for setting in SETTINGS:
+        for setting in SETTINGS if args.grid == "four" else GRID:
             det = runs.train(prep, "tfidf", {**setting, "seed": args.seed}).detector
             yv = valid["label"].to_numpy(int)
             sv = np.asarray(det.decision_function(valid), float)
@@ -49,9 +55,19 @@ def main() -> None:
             rows.append({"dataset": dataset, **opts, **setting, "valid_f1": round(mv.f1, 4),
                          "valid_log_loss": round(log_loss(yv, sv), 5), "test_f1": round(mt["f1"], 4),
                          "test_roc_auc": round(mt["roc_auc"], 4), "seed": args.seed, "llmad": __version__})
-        best = max(rows, key=lambda r: (r["valid_f1"], -r["valid_log_loss"]))
+        if args.grid == "four":
+            best = max(rows, key=lambda r: (r["valid_f1"], -r["valid_log_loss"]))
+            for r in rows:
+                print(json.dumps({**r, "picked": r is best}), flush=True)
+            continue
+        tuned = runs.train(prep, "tfidf", {"tune": "valid", "seed": args.seed}).detector
+        picked = tuned.info_["tuned"]["picked"]
         for r in rows:
-            print(json.dumps({**r, "picked": r is best}), flush=True)
+            print(json.dumps({**r, "picked": all(r[k] == v for k, v in picked.items())}), flush=True)
+        mt = runs.evaluate(tuned, prep)
+        print(json.dumps({"dataset": dataset, **opts, "tune": "valid", **picked, "test_f1": round(mt["f1"], 4),
+                          "test_roc_auc": round(mt["roc_auc"], 4), "oracle_f1": round(mt["oracle"]["f1"], 4),
+                          "seed": args.seed, "llmad": __version__}), flush=True)
 
 
 if __name__ == "__main__":

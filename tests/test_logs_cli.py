@@ -72,3 +72,18 @@ def test_user_log_file_and_bad_format_errors(tmp_path):
     assert_clean_error(r, "give its line format with --format")
     r = llmad("train", "logs/bgl", "--split", "run", "--detector", "tfidf", "--out", tmp_path / "y", check=False)
     assert_clean_error(r, "use --split chrono")
+
+
+@needs_logs
+def test_tfidf_tune_from_the_command_line(tmp_path):
+    model = tmp_path / "m"
+    r = llmad("train", "logs/thunderbird", "--detector", "tfidf", "--tune", "valid", "--out", model)
+    doc = json.loads((model / "detector.json").read_text())
+    picked = doc["state"]["tuned"]["picked"]
+    assert doc["config"]["tune"] == "valid" and {k: doc["config"][k] for k in picked} == picked
+    assert len(doc["state"]["tuned"]["grid"]) == 48 and "saved tfidf" in r.stderr
+    m = json.loads(llmad("evaluate", model, "--json").stdout)
+    assert m["n"] == 194 and m["roc_auc"] > 0.95
+    bad = llmad("train", "logs/thunderbird", "--detector", "tfidf", "--tune", "valid", "--threshold", "cv",
+                "--out", tmp_path / "cv", check=False)
+    assert_clean_error(bad, "use --threshold valid")

@@ -216,3 +216,49 @@ def test_default_text_is_per_dataset_and_saved_resolved(tmp_path):
 
     texts = load_detector(tmp_path / "m")._texts(load("thunderbird").head(3))
     assert all(set(t.replace(" ", "")) <= set("E0123456789|x()") for t in texts), texts
+
+
+@needs_logs
+def test_tfidf_tune_picks_its_setting_from_validation_alone(tmp_path):
+    """--tune valid: 48 settings fitted on train, the rule applied to the validation table, the pick saved as the
+    config; permuting and flipping every test label changes nothing; the saved model scores the same."""
+    from llmad import runs
+    from llmad.detectors import load_detector
+    from llmad.detectors.text_baseline import GRID
+
+    prep = runs.prepare("logs/thunderbird")
+    a = runs.train(prep, "tfidf", {"tune": "valid"}).detector
+    tuned = a.info_["tuned"]
+    assert len(tuned["grid"]) == len(GRID) == 48 and tuned["valid_anomalous"] > 0
+    key = [(-r["valid_f1"], r["valid_log_loss"], i) for i, r in enumerate(tuned["grid"])]
+    best = tuned["grid"][min(key)[2]]
+    assert tuned["picked"] == {k: best[k] for k in ("tf", "class_weight", "C", "ngram_max")}
+    assert {k: getattr(a.config, k) for k in tuned["picked"]} == tuned["picked"] and a.config.tune == "valid"
+    # the rows are what each setting does on validation: refitting the picked one alone gives the same figures
+    alone = runs.train(prep, "tfidf", {**tuned["picked"]}).detector
+    yv, sv = prep.part("valid")["label"].to_numpy(), alone.decision_function(prep.part("valid"))
+    from llmad.detectors.text_baseline import log_loss
+
+    assert abs(log_loss(yv, sv) - best["valid_log_loss"]) < 1e-9
+    np.testing.assert_allclose(alone.decision_function(prep.part("test")), a.decision_function(prep.part("test")))
+    b = runs.train(_shuffled_test_labels(prep), "tfidf", {"tune": "valid"}).detector
+    assert b.info_["tuned"] == tuned and b.threshold_ == a.threshold_
+    a.save(tmp_path / "m")
+    again = load_detector(tmp_path / "m")
+    assert again.config == a.config and again.info_["tuned"]["picked"] == tuned["picked"]
+    np.testing.assert_allclose(again.decision_function(prep.part("test")), a.decision_function(prep.part("test")))
+
+
+def test_tfidf_tune_needs_a_validation_part_with_both_classes():
+    from llmad.detectors import make_detector
+
+    t = _table([["open <*>", "close <*>"]] * 6 + [["open <*>", "error <*>"]] * 6, [0] * 6 + [1] * 6)
+    t.attrs = {"logs": {"text": {"mode": "masked"}}}
+    det = make_detector("tfidf", tune="valid")
+    with pytest.raises(LlmadError, match="validation part, which needs records of both classes"):
+        det.fit(t, t[t["label"] == 0])
+    with pytest.raises(LlmadError, match="use --threshold valid"):
+        make_detector("tfidf", tune="valid").fit(t, t, threshold="cv", folds=2)
+    # a validation part that tells the settings apart: the tuned model is one of the grid's and flags the error
+    det = make_detector("tfidf", tune="valid").fit(t, t)
+    assert det.info_["tuned"]["grid"][0]["valid_f1"] == 1.0 and det.predict(t).tolist() == [0] * 6 + [1] * 6

@@ -24,7 +24,7 @@ from llmad import LlmadError, __version__, datasets, runs
 from llmad.config import help_of
 from llmad.data.splits import SPLITS
 from llmad.detectors.catalog import DETECTORS, entry
-from llmad.detectors.configs import GBDTConfig, ICLConfig, SFTConfig
+from llmad.detectors.configs import GBDTConfig, ICLConfig, SFTConfig, TfidfConfig
 from llmad.models.configs import AdapterConfig, LoraSettings, ReftConfig, TrainConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -364,6 +364,7 @@ def train(
     base_url: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "base_url")),
     job_text: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "job_text")),
     guard: Optional[str] = typer.Option(None, help=_h("icl", ICLConfig, "guard")),
+    tune: Optional[str] = typer.Option(None, help=_h("tfidf", TfidfConfig, "tune")),
     threshold: str = typer.Option("valid", help="How the threshold is chosen: valid (max F1 on the validation part) "
                                   "or cv (max F1 on out-of-fold scores over train + valid; --threshold-folds extra "
                                   "fits). Test records never choose it."),
@@ -399,7 +400,7 @@ def train(
             "train": _drop_none({"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
                                  "balance": balance, "early_stopping": early_stopping, "monitor": monitor,
                                  "eval_every": eval_every, "eval_max": eval_max, "precision": precision})}),
-        "tfidf": _drop_none({"template": template}),
+        "tfidf": _drop_none({"template": template, "tune": tune}),
         "icl": _drop_none({"model": backbone, "prompt": prompt, "shots": shots, "demos": demos, "calibrate": calibrate,
                            "max_valid": max_valid, "batch_size": batch_size, "scoring": scoring, "anchors": anchors,
                            "neighbours": neighbours, "base_url": base_url, "job_text": job_text,

@@ -85,6 +85,10 @@ class TfidfConfig:
     idf: bool = option(True, "Weight terms by inverse document frequency.")
     class_weight: str = option("balanced", "Logistic-regression class weights: balanced (anomalies weigh as much "
                                            "as normals in total) or none.", ("balanced", "none"))
+    tune: str = option("none", "none: fit the settings given; valid: try 48 settings (C 0.1/1/10/100 x n-grams up "
+                               "to 1/2/3 x tf x class weights) on the train part and keep the one with the best "
+                               "validation F1, ties broken by the lower validation log-loss (no test record "
+                               "is read). The kept setting is saved as the config.", ("none", "valid"))
 
     def __post_init__(self):
         check_choices(self)
