@@ -68,13 +68,17 @@ class TfidfLR(Detector):
         texts = self._texts(train)
         if self.config.tune == "valid":
             self._tune(texts, y, valid, progress)
-        self.vectorizer_ = self._vectorizer()
-        try:
-            X = self.vectorizer_.fit_transform(texts)
-        except ValueError as e:
-            raise LlmadError(f"tfidf: no usable tokens in the training texts ({e})") from None
+            return
+        self.vectorizer_, X = self._vectorize(texts, self.config)
         self.coef_, self.intercept_ = self._logistic(X, y, self.config)
         self.info_["vocabulary_size"] = int(X.shape[1])
+
+    def _vectorize(self, texts: list[str], c: TfidfConfig):
+        vec = self._vectorizer(config=c)
+        try:
+            return vec, vec.fit_transform(texts)
+        except ValueError as e:
+            raise LlmadError(f"tfidf: no usable tokens in the training texts ({e})") from None
 
     @staticmethod
     def _logistic(X, y: np.ndarray, c: TfidfConfig) -> tuple[np.ndarray, float]:
@@ -86,8 +90,8 @@ class TfidfLR(Detector):
         return clf.coef_.ravel().astype(np.float64), float(clf.intercept_[0])
 
     def _tune(self, texts: list[str], y: np.ndarray, valid, progress=None) -> None:
-        """Fit every setting of :data:`GRID` on the train texts, score the validation part, keep the setting that
-        :data:`TUNE_RULE` prefers as ``self.config`` and the whole table in ``info_["tuned"]``."""
+        """Fit every setting of :data:`GRID` on the train texts, score the validation part, keep the model of the
+        setting :data:`TUNE_RULE` prefers (its setting as ``self.config``) and the whole table in ``info_["tuned"]``."""
         from llmad.eval.metrics import best_f1_threshold, compute
 
         yv = None if valid is None else valid["label"].to_numpy().astype(int)
@@ -95,18 +99,16 @@ class TfidfLR(Detector):
             raise LlmadError("tfidf --tune valid picks its setting on the validation part, which needs records of "
                              "both classes (with the cv threshold the folds have none: use --threshold valid)")
         valid_texts = self._texts(valid)
-        rows, matrices = [], {}
+        rows, fits, matrices = [], [], {}
         for i, setting in enumerate(GRID):
             c = replace(self.config, **setting)
             key = (c.tf, c.ngram_max)
             if key not in matrices:
-                vec = self._vectorizer(config=c)
-                try:
-                    matrices[key] = (vec.fit_transform(texts), vec.transform(valid_texts))
-                except ValueError as e:
-                    raise LlmadError(f"tfidf: no usable tokens in the training texts ({e})") from None
-            X, Xv = matrices[key]
+                vec, X = self._vectorize(texts, c)
+                matrices[key] = (vec, X, vec.transform(valid_texts))
+            vec, X, Xv = matrices[key]
             coef, intercept = self._logistic(X, y, c)
+            fits.append((vec, coef, intercept, X.shape[1]))
             sv = np.asarray(Xv @ coef + intercept, dtype=np.float64).ravel()
             rows.append({**setting, "valid_f1": compute(yv, sv, best_f1_threshold(yv, sv)).f1,
                          "valid_log_loss": log_loss(yv, sv)})
@@ -114,6 +116,8 @@ class TfidfLR(Detector):
                 progress(i + 1, len(GRID))
         best = min(range(len(rows)), key=lambda i: (-rows[i]["valid_f1"], rows[i]["valid_log_loss"], i))
         self.config = replace(self.config, **GRID[best])
+        self.vectorizer_, self.coef_, self.intercept_, n_terms = fits[best]
+        self.info_["vocabulary_size"] = int(n_terms)
         self.info_["tuned"] = {"rule": TUNE_RULE, "picked": dict(GRID[best]), "n_valid": int(len(yv)),
                                "valid_anomalous": int(yv.sum()), "grid": rows}
 
