@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from test_cli import llmad
+from test_cli import assert_clean_error, llmad
 
 # run llmad's entry point with some top-level modules made unimportable
 BLOCKED = """
@@ -100,3 +100,45 @@ def test_help_shows_bracketed_words(args, text):
     r = llmad(*args, env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
     shown = " ".join(r.stdout.replace("│", " ").split())
     assert text in shown, shown
+
+
+FOREIGN = [
+    (["--detector", "gbdt", "--epochs", "3"], "the gbdt detector does not read 1 of the options given (--epochs is "
+                                              "read by sft)"),
+    (["--detector", "gbdt", "--tune", "valid", "--lr", "0.1"], "(--lr is read by sft; --tune is read by tfidf); "
+                                                                "drop them"),
+    (["--detector", "tfidf", "--target", "type"], "--target is read by gbdt and sft"),
+    (["--detector", "sft", "--shots", "3"], "--shots is read by icl"),
+    (["--detector", "icl", "--template", "context"], "--template is read by sft and tfidf"),
+    (["--detector", "iforest", "--backbone", "minilm"], "--backbone is read by sft and icl"),
+    (["--detector", "sft", "--features", "context"], "--features is read by gbdt and iforest"),
+    (["--detector", "sft", "--no-calibrate"], "--calibrate is read by icl"),
+]
+
+
+@pytest.mark.parametrize("args,pattern", FOREIGN, ids=[" ".join(a) for a, _ in FOREIGN])
+def test_an_option_the_detector_would_ignore_is_refused(tmp_path, args, pattern):
+    """`--epochs` on gbdt used to train a gbdt and say nothing: the user believed a setting was in force."""
+    r = llmad("train", "flowbench/sample", *args, "--out", tmp_path / "m", check=False)
+    assert_clean_error(r, pattern)
+    assert r.returncode == 2 and not (tmp_path / "m").exists()
+
+
+def test_every_train_option_is_read_by_every_detector_or_listed():
+    """A new `train` option must be classified: read by all detectors, or listed with the ones that read it."""
+    import inspect
+
+    from llmad.cli import TRAIN_OPTION_DETECTORS, train
+    from llmad.detectors.catalog import DETECTORS
+
+    every = {"dataset", "out_dir", "detector", "split_kind", "seed", "model_seed", "config_file", "context",
+             "threshold", "threshold_folds", "train_fraction", "fmt", "grouping", "window", "step", "labels", "dedup",
+             "allow_unparsed", "text", "fields"}
+    assert set(inspect.signature(train).parameters) == every | set(TRAIN_OPTION_DETECTORS)
+    assert all(set(d) < set(DETECTORS) for d in TRAIN_OPTION_DETECTORS.values())
+
+
+def test_template_on_a_log_dataset_points_to_text(tmp_path):
+    r = llmad("train", "logs/hdfs-2k", "--detector", "tfidf", "--template", "context", "--out", tmp_path / "m",
+              check=False)
+    assert_clean_error(r, "a log window's text is chosen with --text")

@@ -12,7 +12,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -310,6 +310,31 @@ def _drop_none(d: dict) -> dict:
     return {k: v for k, v in d.items() if v is not None and v != {}}
 
 
+_SFT_ONLY = ("adapter", "max_length", "layers", "truncation", "pooling", "epochs", "lr", "grad_accum", "balance",
+             "early_stopping", "monitor", "eval_every", "eval_max", "max_train", "train_frac", "precision", "lora_r",
+             "lora_alpha", "lora_dropout", "reft_rank", "reft_layers", "reft_positions", "checkpoint_dir", "init",
+             "inference")
+_ICL_ONLY = ("prompt", "shots", "demos", "calibrate", "max_valid", "scoring", "anchors", "neighbours", "base_url",
+             "job_text", "guard")
+# `train` options that only some detectors read (the others read every detector's): one given to a detector that
+# would ignore it is an error, not a silent no-op
+TRAIN_OPTION_DETECTORS: dict[str, tuple[str, ...]] = {
+    **{k: ("sft",) for k in _SFT_ONLY}, **{k: ("icl",) for k in _ICL_ONLY},
+    "features": ("gbdt", "iforest"), "target": ("gbdt", "sft"), "backbone": ("sft", "icl"),
+    "batch_size": ("sft", "icl"), "template": ("sft", "tfidf"), "tune": ("tfidf",),
+}
+
+
+def _refuse_foreign_options(detector: str, given: dict[str, Any]) -> None:
+    """One error naming every option given (not None) that ``detector`` does not read, and who reads it."""
+    foreign = [(k, TRAIN_OPTION_DETECTORS[k]) for k, v in given.items()
+               if v is not None and k in TRAIN_OPTION_DETECTORS and detector not in TRAIN_OPTION_DETECTORS[k]]
+    if foreign:
+        what = "; ".join(f"--{k.replace('_', '-')} is read by {' and '.join(d)}" for k, d in foreign)
+        raise LlmadError(f"the {detector} detector does not read {len(foreign)} of the options given ({what}); "
+                         f"drop {'it' if len(foreign) == 1 else 'them'} or choose that detector")
+
+
 @app.command()
 def train(
     dataset: str = DATASET_ARG,
@@ -380,6 +405,11 @@ def train(
 ):
     """Fit a detector on the train part, pick its threshold (validation, or cv over train + validation), save it."""
     entry(detector)  # an unknown name fails before any data is read
+    options = dict(locals())
+    _refuse_foreign_options(detector, {k: options[k] for k in TRAIN_OPTION_DETECTORS})
+    if template is not None and datasets.is_logs(dataset):
+        raise LlmadError("--template chooses how a Flow-Bench job is written; a log window's text is chosen with "
+                         "--text (and --fields)")
     config: dict = {}
     if config_file is not None:
         try:
