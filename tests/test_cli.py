@@ -50,12 +50,47 @@ def test_train_evaluate_detect_roundtrip(tmp_path, sample):
     assert m["dataset"] == "flowbench/sample" and m["split"] == "run"
     # detect on a CSV of job records with the upstream columns
     csv = tmp_path / "jobs.csv"
-    sample.head(30).drop(columns=["run_id", "workflow", "label", "run_category", "run_start"]).to_csv(csv, index=False)
+    sample.head(30).drop(columns=["run_id", "workflow", "label", "run_category", "run_start",
+                                  "anomaly_type"]).to_csv(csv, index=False)
     out = tmp_path / "s.jsonl"
-    llmad("detect", model, csv, "--out", out)
+    r = llmad("detect", model, csv, "--out", out)
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert len(lines) == 30 and set(lines[0]) == {"id", "score", "label"}
+    assert len(lines) == 30 and set(lines[0]) == {"id", "score", "label"}  # no labels in the file: none invented
     assert lines[0]["id"] == str(sample["job_id"].iloc[0])
+    assert "against the file's labels" not in r.stderr
+
+
+def test_detect_on_labelled_job_records_prints_the_metrics(tmp_path, sample):
+    """A Flow-Bench CSV carries its labels in anomaly_type (empty / None normal, cpu_K / hdd_K anomalous):
+    detect scores it as always and measures itself against them, as it does for a labelled log."""
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    model = tmp_path / "m"
+    llmad("train", "flowbench/sample", "--detector", "gbdt", "--out", model)
+    runs = sample[sample["run_category"] != "normal"]["run_id"].unique()[:2]
+    jobs = sample[sample["run_id"].isin(runs)].drop(columns=["workflow", "label", "run_category", "run_start"])
+    jobs["anomaly_type"] = jobs["anomaly_type"].astype("string").replace("None", pd.NA)  # as the raw files have it
+    jobs.loc[jobs.index[0], "anomaly_type"] = "disk_9"  # not a Flow-Bench value: unknown, left out and counted
+    csv = tmp_path / "jobs.csv"
+    jobs.to_csv(csv, index=False)
+    out, mj = tmp_path / "s.jsonl", tmp_path / "m.json"
+    r = llmad("detect", model, csv, "--out", out, "--metrics-json", mj)
+    rows = pd.read_json(out, lines=True)
+    assert rows["true_label"].tolist() == [-1] + jobs["anomaly_type"].iloc[1:].notna().astype(int).tolist()
+    m = json.loads(mj.read_text())
+    known = rows[rows["true_label"] >= 0]
+    assert m["unlabelled"] == 1 and m["all"]["n"] == len(jobs) - 1
+    assert m["all"]["n_anomalous"] == int(known["true_label"].sum()) > 0
+    assert m["all"]["f1"] == pytest.approx(f1_score(known["true_label"], known["label"]))
+    assert m["all"]["roc_auc"] == pytest.approx(roc_auc_score(known["true_label"], known["score"]))
+    assert "against the file's labels" in r.stderr and "1 record has no label and is left out" in r.stderr
+    # a labelled file beside an unlabelled one (a folder): the second's rows are unlabelled, not normal
+    (tmp_path / "in").mkdir()
+    jobs.to_csv(tmp_path / "in" / "a.csv", index=False)
+    jobs.drop(columns=["anomaly_type"]).to_csv(tmp_path / "in" / "b.csv", index=False)
+    r = llmad("detect", model, tmp_path / "in", "--out", out, "--metrics-json", mj)
+    assert json.loads(mj.read_text())["all"] == m["all"]
+    assert f"{len(jobs) + 1} records have no label and are left out" in r.stderr
 
 
 def test_export_whole_and_split(tmp_path):

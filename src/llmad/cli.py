@@ -571,7 +571,8 @@ def detect(
     actors: int = typer.Option(2, help="[ray] Model actors (each loads the model once)."),
 ):
     """Score a CSV of job records (Flow-Bench columns) or a raw log file (per window, with line ranges).
-    When the file carries labels (a <Label> field, or --labels for sessions) the metrics are printed."""
+    When the file carries labels (a <Label> field or --labels for sessions; an anomaly_type column for job records)
+    the metrics are printed."""
     given = {"format": fmt, "grouping": grouping, "window": window, "step": step, "labels": labels,
              "max_unparsed": 1.0 if allow_unparsed else None, "session_timeout": session_timeout}
     opts = {k: v for k, v in given.items() if v is not None} or None
@@ -608,15 +609,16 @@ def detect(
         err.print(f"scored {len(res)} records{files} ({n_anom} anomalous) -> {out_file}")
     m = runs.scored_metrics(res, res.attrs["threshold"])
     if m is not None:
-        _print_scored_metrics(m)
+        _print_scored_metrics(m, "windows" if "lines" in read else "records")
         if json_metrics is not None:
             json_metrics.write_text(json.dumps(m, indent=2))
     elif json_metrics is not None:
-        raise LlmadError(f"{input_file} carries no labels, so there are no metrics to write (sessions: give --labels)")
+        raise LlmadError(f"{input_file} carries no labels, so there are no metrics to write (job records: an "
+                         "anomaly_type column; sessions: give --labels)")
 
 
-def _print_scored_metrics(m: dict) -> None:
-    t = Table("windows", "n (anomalous)", "F1", "precision", "recall", "ROC-AUC",
+def _print_scored_metrics(m: dict, what: str = "windows") -> None:
+    t = Table(what, "n (anomalous)", "F1", "precision", "recall", "ROC-AUC",
               title=f"against the file's labels (threshold {m['threshold']:.4g} from training)")
     rows = [("complete sessions", m.get("complete")), ("cut by the file's edges", m.get("incomplete")),
             ("all", m["all"])] if "complete" in m else [("all", m["all"])]
@@ -632,7 +634,9 @@ def _print_scored_metrics(m: dict) -> None:
         err.print("[bold yellow]warning:[/] no session in this file is complete; these figures judge sessions on a "
                   "part of their lines and are not comparable with the model's evaluation")
     if m["unlabelled"]:
-        err.print(f"{m['unlabelled']} windows have no label and are left out")
+        n = m["unlabelled"]
+        err.print(f"{n} {what[:-1] if n == 1 else what} {'has' if n == 1 else 'have'} no label and "
+                  f"{'is' if n == 1 else 'are'} left out")
 
 
 @app.command()

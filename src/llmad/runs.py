@@ -365,8 +365,8 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
     log file for a log model (read like its training data; ``log_options`` override how).
 
     Returns one row per record (``id``, ``score``, ``label``) or per window (``window_id``, ``source``,
-    ``first_line``, ``last_line``, ``n_lines``, ``session``, ``score``, ``label``, ``true_label`` when the
-    file carries labels). ``attrs["read"]`` says what was read (lines, quarantined).
+    ``first_line``, ``last_line``, ``n_lines``, ``session``, ``score``, ``label``), with ``true_label`` when a
+    file carries labels (a log's labels; a job file's ``anomaly_type`` or ``label``: :func:`record_labels`). ``attrs["read"]`` says what was read (lines, quarantined).
     """
     det = _detector(model)
     det._check_fitted()
@@ -396,6 +396,9 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
     else:
         ids = table["job_id"].astype(str).to_numpy() if "job_id" in table.columns else np.arange(len(table)).astype(str)
         out = pd.DataFrame({"id": ids, "score": scores, "label": labels})
+        true = None if isinstance(data, pd.DataFrame) else record_labels(table)  # a file's labels, as for logs
+        if true is not None:
+            out["true_label"] = true
         if proba is not None:
             from llmad.data.flowbench import TYPES
 
@@ -407,6 +410,27 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
             out[name] = list(values)
     out.attrs = {"read": read, "threshold": float(det.threshold_)}
     return out
+
+
+def record_labels(table: pd.DataFrame) -> np.ndarray | None:
+    """The labels a file of job records carries (1 anomalous, 0 normal, -1 unknown), or None when it carries
+    none: from ``anomaly_type`` as Flow-Bench writes it (empty or ``None`` normal, ``cpu_K`` / ``hdd_K``
+    anomalous; any other value unknown), else from a 0/1 ``label`` column. An ``anomaly_type`` column with no
+    value at all is a file without labels (a live export), not a file of normal jobs."""
+    if "anomaly_type" in table.columns:
+        raw = table["anomaly_type"].astype("string").str.strip()
+        if raw.isna().all() or (raw.fillna("") == "").all():
+            return None
+        at = raw.fillna("None").str.lower()
+        out = np.full(len(table), -1, dtype=np.int64)
+        out[at.isin(["none", ""]).to_numpy()] = 0
+        out[at.str.match(r"^(cpu|hdd)(_\d+)?$").to_numpy()] = 1
+        return out
+    if "label" in table.columns:
+        lab = pd.to_numeric(table["label"], errors="coerce")
+        if lab.notna().any():
+            return np.where(lab.isin([0, 1]), lab.fillna(-1), -1).astype(np.int64)
+    return None
 
 
 RECORD_SUFFIXES = (".csv", ".parquet")
@@ -459,6 +483,8 @@ def score_file_part(det: Detector, path: Path, log_options: Any = None) -> pd.Da
 def combine_parts(parts: list[pd.DataFrame], det: Detector, n_files: int | None = None) -> pd.DataFrame:
     reads = [p.attrs.get("read") or {} for p in parts]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if "true_label" in out.columns:  # a file without labels among labelled ones: its rows are unlabelled
+        out["true_label"] = out["true_label"].fillna(-1).astype("int64")
     total: dict = {"files": len(parts) if n_files is None else n_files}
     for key in ("lines", "windows", "quarantined"):
         if any(key in r for r in reads):
