@@ -69,7 +69,7 @@ def test_detect_on_labelled_job_records_prints_the_metrics(tmp_path, sample):
     llmad("train", "flowbench/sample", "--detector", "gbdt", "--out", model)
     runs = sample[sample["run_category"] != "normal"]["run_id"].unique()[:2]
     jobs = sample[sample["run_id"].isin(runs)].drop(columns=["workflow", "label", "run_category", "run_start"])
-    jobs["anomaly_type"] = jobs["anomaly_type"].astype("string").replace("None", pd.NA)  # as the raw files have it
+    jobs["anomaly_type"] = jobs["anomaly_type"].astype("string").replace("None", pd.NA)  # empty cells: also normal
     jobs.loc[jobs.index[0], "anomaly_type"] = "disk_9"  # not a Flow-Bench value: unknown, left out and counted
     csv = tmp_path / "jobs.csv"
     jobs.to_csv(csv, index=False)
@@ -91,6 +91,24 @@ def test_detect_on_labelled_job_records_prints_the_metrics(tmp_path, sample):
     r = llmad("detect", model, tmp_path / "in", "--out", out, "--metrics-json", mj)
     assert json.loads(mj.read_text())["all"] == m["all"]
     assert f"{len(jobs) + 1} records have no label and are left out" in r.stderr
+    # a run of normal jobs as Flow-Bench writes it: the text None on every row is labels (all normal), not a
+    # file without labels, so its false alarms are counted
+    normal_run = sample[sample["run_category"] == "normal"]["run_id"].iloc[0]
+    calm = sample[sample["run_id"] == normal_run].drop(columns=["workflow", "label", "run_category", "run_start"])
+    calm["anomaly_type"] = "None"
+    calm.to_csv(csv, index=False)
+    assert "None" in csv.read_text().splitlines()[1]
+    r = llmad("detect", model, csv, "--out", out, "--metrics-json", mj)
+    rows = pd.read_json(out, lines=True)
+    m = json.loads(mj.read_text())["all"]
+    assert rows["true_label"].eq(0).all() and m["n"] == len(calm) and m["n_anomalous"] == 0
+    assert m["confusion"]["fp"] == int(rows["label"].sum())
+    assert f"{int(rows['label'].sum())}/{len(calm)}" in r.stderr
+    # the same column left empty is a live export: no labels, no metrics
+    calm["anomaly_type"] = ""
+    calm.to_csv(csv, index=False)
+    r = llmad("detect", model, csv, "--out", out)
+    assert "true_label" not in pd.read_json(out, lines=True).columns and "against the file's labels" not in r.stderr
 
 
 def test_export_whole_and_split(tmp_path):

@@ -618,17 +618,20 @@ def detect(
 
 
 def _print_scored_metrics(m: dict, what: str = "windows") -> None:
-    t = Table(what, "n (anomalous)", "F1", "precision", "recall", "ROC-AUC",
+    t = Table(what, "n (anomalous)", "F1", "precision", "recall", "ROC-AUC", "false alarms (of normal)",
               title=f"against the file's labels (threshold {m['threshold']:.4g} from training)")
     rows = [("complete sessions", m.get("complete")), ("cut by the file's edges", m.get("incomplete")),
             ("all", m["all"])] if "complete" in m else [("all", m["all"])]
     for name, r in rows:
         if r is None:
-            t.add_row(name, "0", "-", "-", "-", "-")
+            t.add_row(name, "0", "-", "-", "-", "-", "-")
             continue
         auc = "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.4f}"
-        t.add_row(name, f"{r['n']} ({r['n_anomalous']})", f"{r['f1']:.4f}", f"{r['precision']:.4f}",
-                  f"{r['recall']:.4f}", auc)
+        fp, normal = r["confusion"]["fp"], r["n"] - r["n_anomalous"]
+        # with no anomaly among them, F1 and recall say nothing: the false alarms are the figure
+        f1, prec, rec = (("n/a",) * 3 if not r["n_anomalous"] else
+                         (f"{r['f1']:.4f}", f"{r['precision']:.4f}", f"{r['recall']:.4f}"))
+        t.add_row(name, f"{r['n']} ({r['n_anomalous']})", f1, prec, rec, auc, f"{fp}/{normal}")
     err.print(t)
     if "complete" in m and m["complete"] is None:
         err.print("[bold yellow]warning:[/] no session in this file is complete; these figures judge sessions on a "

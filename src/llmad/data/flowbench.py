@@ -53,6 +53,12 @@ CATEGORIES = ("normal", "cpu_2", "cpu_3", "cpu_4", "hdd_5", "hdd_10")
 # what ``--target type`` predicts: the kind of stress injected on the job's worker (K of cpu_K / hdd_K dropped)
 TYPES = ("normal", "cpu", "hdd")
 REQUIRED_COLUMNS = ("anomaly_type",) + PAPER_FEATURES
+try:  # the strings pandas reads as missing by default (documented in read_csv's na_values)
+    from pandas._libs.parsers import STR_NA_VALUES as _PANDAS_NA
+except ImportError:  # pragma: no cover - a pandas that moved it
+    _PANDAS_NA = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                  "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+
 _TEXT_COLUMNS = (
     "anomaly_type", "type", "kickstart_user", "kickstart_site", "kickstart_hostname",
     "kickstart_transformations", "kickstart_executables", "kickstart_executables_argv",
@@ -245,11 +251,20 @@ def read_records_csv(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise LlmadError(f"{path}: file is empty")
     try:
-        df = pd.read_csv(path, dtype={c: "string" for c in _TEXT_COLUMNS}, low_memory=False)
+        header = pd.read_csv(path, nrows=0).columns
+        # pandas reads the text "None" as missing, which would make a run of normal jobs (Flow-Bench writes
+        # "None" on each) look like a file without labels: keep anomaly_type as written, every other column
+        # with pandas' usual missing values
+        na = {c: list(_PANDAS_NA) for c in header if c != "anomaly_type"}
+        df = pd.read_csv(path, dtype={c: "string" for c in _TEXT_COLUMNS}, low_memory=False,
+                         keep_default_na=False, na_values=na)
     except pd.errors.EmptyDataError:
         raise LlmadError(f"{path}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
         raise LlmadError(f"{path}: cannot parse CSV: {str(e).splitlines()[0]}") from None
+    if "anomaly_type" in df.columns:  # an empty cell is still missing; "None" stays the text "None"
+        at = df["anomaly_type"].astype("string")
+        df["anomaly_type"] = at.mask(at.str.strip() == "")
     if df.columns.size and str(df.columns[0]).startswith("Unnamed"):
         df = df.rename(columns={df.columns[0]: "job_id"})
     if "job_id" not in df.columns:
