@@ -91,6 +91,10 @@ def test_detect_on_labelled_job_records_prints_the_metrics(tmp_path, sample):
     r = llmad("detect", model, tmp_path / "in", "--out", out, "--metrics-json", mj)
     assert json.loads(mj.read_text())["all"] == m["all"]
     assert f"{len(jobs) + 1} records have no label and are left out" in r.stderr
+    # a stray file in the folder (last run's scores): the error names it
+    (tmp_path / "in" / "c.jsonl").write_text(out.read_text())
+    assert_clean_error(llmad("detect", model, tmp_path / "in", "--out", tmp_path / "t.jsonl", check=False),
+                       f"{tmp_path / 'in' / 'c.jsonl'}: records lack feature column(s)")
     # a run of normal jobs as Flow-Bench writes it: the text None on every row is labels (all normal), not a
     # file without labels, so its false alarms are counted
     normal_run = sample[sample["run_category"] == "normal"]["run_id"].iloc[0]

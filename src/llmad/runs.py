@@ -383,7 +383,12 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         table = read_records_parquet(path) if path.suffix.lower() == ".parquet" else read_records_csv(path)
         read, log_model = {}, False
     with reporter.task(f"scoring {len(table):,} {'windows' if log_model else 'records'}") as update:
-        scores, proba = det.score_with_types(table)
+        try:
+            scores, proba = det.score_with_types(table)
+        except LlmadError as e:  # name the file: in a folder of inputs, which one lacks a column is the question
+            if isinstance(data, pd.DataFrame) or str(data) in str(e):
+                raise
+            raise LlmadError(f"{data}: {e}") from None
         update(len(table), len(table))
     labels = (scores >= det.threshold_).astype(int)
     if log_model:
