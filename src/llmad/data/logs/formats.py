@@ -232,7 +232,9 @@ def compile_format(spec: str) -> LogFormat:
                 pattern.append(f"(?P<{name}>\\S+?)")
             else:  # up to the first place where a literal that may follow it starts (no backtracking past it)
                 stop = "|".join(_lit_regex(x) for x in lits)
-                pattern.append(f"(?P<{name}>(?:(?!{stop}).)++)")
+                # atomic without a possessive quantifier: a lookahead captures the run, a back-reference takes
+                # it (CPython before 3.11.3 matches `(?:(?!x).)++` wrongly: Debian 12's 3.11.2 parsed no line)
+                pattern.append(f"(?=(?P<{name}>(?:(?!{stop}).)+))(?P={name})")
     pattern.append(r"\s*$")
     return LogFormat(spec=spec, fields=tuple(names), regex=re.compile("".join(pattern)), optional=tuple(optional))
 
