@@ -107,7 +107,7 @@ def test_detect_on_labelled_job_records_prints_the_metrics(tmp_path, sample):
     m = json.loads(mj.read_text())["all"]
     assert rows["true_label"].eq(0).all() and m["n"] == len(calm) and m["n_anomalous"] == 0
     assert m["confusion"]["fp"] == int(rows["label"].sum())
-    assert f"{int(rows['label'].sum())}/{len(calm)}" in r.stderr
+    assert f"false alarms: {int(rows['label'].sum())} of {len(calm)} normal records" in r.stderr
     # the same column left empty is a live export: no labels, no metrics
     calm["anomaly_type"] = ""
     calm.to_csv(csv, index=False)

@@ -618,21 +618,26 @@ def detect(
 
 
 def _print_scored_metrics(m: dict, what: str = "windows") -> None:
-    t = Table(what, "n (anomalous)", "F1", "precision", "recall", "ROC-AUC", "false alarms (of normal)",
+    t = Table(what, "n (anomalous)", "F1", "precision", "recall", "ROC-AUC",
               title=f"against the file's labels (threshold {m['threshold']:.4g} from training)")
     rows = [("complete sessions", m.get("complete")), ("cut by the file's edges", m.get("incomplete")),
             ("all", m["all"])] if "complete" in m else [("all", m["all"])]
     for name, r in rows:
         if r is None:
-            t.add_row(name, "0", "-", "-", "-", "-", "-")
+            t.add_row(name, "0", "-", "-", "-", "-")
             continue
         auc = "n/a" if r["roc_auc"] is None else f"{r['roc_auc']:.4f}"
-        fp, normal = r["confusion"]["fp"], r["n"] - r["n_anomalous"]
-        # with no anomaly among them, F1 and recall say nothing: the false alarms are the figure
+        # with no anomaly among them, F1 and recall say nothing: the false alarms (below) are the figure
         f1, prec, rec = (("n/a",) * 3 if not r["n_anomalous"] else
                          (f"{r['f1']:.4f}", f"{r['precision']:.4f}", f"{r['recall']:.4f}"))
-        t.add_row(name, f"{r['n']} ({r['n_anomalous']})", f1, prec, rec, auc, f"{fp}/{normal}")
+        t.add_row(name, f"{r['n']} ({r['n_anomalous']})", f1, prec, rec, auc)
     err.print(t)
+    # the headline row's false alarms: complete sessions where the file has them, else all
+    head, whose = (m["complete"], " (complete sessions)") if m.get("complete") else (m["all"], "")
+    if head is not None:
+        normal = head["n"] - head["n_anomalous"]
+        err.print(f"false alarms: {head['confusion']['fp']} of {normal} normal "
+                  f"{what[:-1] if normal == 1 else what}{whose}")
     if "complete" in m and m["complete"] is None:
         err.print("[bold yellow]warning:[/] no session in this file is complete; these figures judge sessions on a "
                   "part of their lines and are not comparable with the model's evaluation")
