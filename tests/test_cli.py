@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -55,8 +56,9 @@ def test_train_evaluate_detect_roundtrip(tmp_path, sample):
     out = tmp_path / "s.jsonl"
     r = llmad("detect", model, csv, "--out", out)
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert len(lines) == 30 and set(lines[0]) == {"id", "score", "label"}  # no labels in the file: none invented
+    assert len(lines) == 30 and set(lines[0]) == {"id", "run", "score", "label"}  # no labels in the file: none invented
     assert lines[0]["id"] == str(sample["job_id"].iloc[0])
+    assert lines[0]["run"] == "jobs"  # no run_id column: the file is one run, named as the file
     assert "against the file's labels" not in r.stderr
 
 
@@ -113,6 +115,48 @@ def test_detect_on_labelled_job_records_prints_the_metrics(tmp_path, sample):
     calm.to_csv(csv, index=False)
     r = llmad("detect", model, csv, "--out", out)
     assert "true_label" not in pd.read_json(out, lines=True).columns and "against the file's labels" not in r.stderr
+
+
+def test_detect_warns_on_runs_the_model_has_seen(tmp_path):
+    """Metrics on runs a model was trained on, or whose threshold was chosen on them, measure nothing: detect
+    names them. Flow-Bench names a run's CSV after the run, so the file name is enough to match it."""
+    import zipfile
+
+    from llmad import runs
+
+    model = tmp_path / "m"
+    llmad("train", "flowbench/sample", "--detector", "gbdt", "--seed", "0", "--out", model)
+    assert (model / "seen.json").is_file()
+    prep = runs.prepare("flowbench/sample", seed=0)
+    first = {p: sorted(prep.part(p)["run_id"].astype(str).unique())[0] for p in ("train", "valid", "test")}
+    sample_zip = next(Path(runs.__file__).parent.glob("resources/**/*.zip"))
+    (tmp_path / "in").mkdir()
+    with zipfile.ZipFile(sample_zip) as z:
+        for part, run in first.items():
+            member = next(n for n in z.namelist() if n.endswith(f"{run}.csv"))
+            (tmp_path / "in" / f"{run}.csv").write_bytes(z.read(member))
+    out, mj = tmp_path / "s.jsonl", tmp_path / "m.json"
+
+    def detect(path):
+        r = llmad("detect", model, path, "--out", out, "--metrics-json", mj)
+        return " ".join(r.stderr.split()), json.loads(mj.read_text()).get("seen")
+
+    text, seen = detect(tmp_path / "in" / f"{first['train']}.csv")
+    assert f"1 of 1 run (137 records: {first['train']}) was in the model's training part" in text
+    assert seen["train"]["keys"] == 1 and "valid" not in seen
+    text, seen = detect(tmp_path / "in" / f"{first['valid']}.csv")
+    assert "was in the model's validation part (its threshold was chosen on them)" in text
+    assert seen["valid"]["examples"] == [first["valid"]] and "train" not in seen
+    text, seen = detect(tmp_path / "in" / f"{first['test']}.csv")
+    assert "warning" not in text and seen is None  # the test part: nothing to say
+    text, seen = detect(tmp_path / "in")  # a folder: each run matched apart
+    assert "1 of 3 runs" in text and seen["of"]["keys"] == 3 and seen["train"]["rows"] == 137
+    rows = pd.read_json(out, lines=True)
+    assert sorted(rows["run"].unique()) == sorted(first.values())
+    # a model saved before it kept a record of its parts: no warning, no error
+    (model / "seen.json").unlink()
+    text, seen = detect(tmp_path / "in" / f"{first['train']}.csv")
+    assert "warning" not in text and seen is None
 
 
 def test_export_whole_and_split(tmp_path):

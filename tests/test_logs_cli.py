@@ -22,7 +22,10 @@ def test_train_evaluate_detect_tfidf_on_logs(tmp_path):
     model = tmp_path / "m"
     llmad("train", "logs/bgl", "--detector", "tfidf", "--out", model)
     files = {p.name for p in model.iterdir()}
-    assert files == {"detector.json", "tfidf_vocabulary.json", "tfidf.safetensors"}  # no pickle
+    assert files == {"detector.json", "tfidf_vocabulary.json", "tfidf.safetensors", "seen.json"}  # no pickle
+    seen = json.loads((model / "seen.json").read_text())["parts"]  # the chrono split's line ranges, per file
+    assert seen == {"train": {"lines": {"BGL_2k.log": [[1, 599]], "BGL_5000.log": [[1, 5001]]}},
+                    "valid": {"lines": {"BGL_2k.log": [[600, 1299]]}}}
     info = json.loads((model / "detector.json").read_text())["run"]
     assert info["split"] == "chrono" and info["log_options"]["grouping"] is None
     m = json.loads(llmad("evaluate", model, "--json").stdout)
@@ -34,6 +37,12 @@ def test_train_evaluate_detect_tfidf_on_logs(tmp_path):
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [(x["first_line"], x["last_line"]) for x in rows[:2]] == [(1, 20), (21, 40)]
     assert rows[-1]["last_line"] == 2000 and {"score", "label", "n_lines", "true_label"} <= rows[0].keys()
+    # BGL_2k.log is where the model's training and validation lines came from: detect says how much of it
+    n_train = sum(x["first_line"] <= 599 for x in rows)
+    n_valid = sum(599 < x["first_line"] <= 1299 for x in rows)
+    assert (n_train, n_valid) == (30, 35)
+    assert (f"{n_train} of 100 windows (in BGL_2k.log) were in the model's training part; {n_valid} of 100 windows "
+            "(in BGL_2k.log) were in the model's validation part") in " ".join(r.stderr.split())
     # unstable logs: the test part rewritten by a named, seeded perturbation; same call, same figure
     p1 = json.loads(llmad("evaluate", model, "--perturb", "insert_words:0.3:1", "--json").stdout)
     p2 = json.loads(llmad("evaluate", model, "--perturb", "insert_words:0.3:1", "--json").stdout)

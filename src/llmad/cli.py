@@ -553,7 +553,7 @@ def detect(
     model_dir: Path = MODEL_ARG,
     input_file: Path = typer.Argument(..., help="A CSV / Parquet of job records, or a raw log file for a log model; "
                                       "or a folder of them (each file scored alone, a 'file' column added)."),
-    out_file: Path = typer.Option(..., "--out", help="JSON-lines file: one {id, score, label} per record "
+    out_file: Path = typer.Option(..., "--out", help="JSON-lines file: one {id, run, score, label} per record "
                                   "(logs: per window, with first_line / last_line)."),
     fmt: Optional[str] = FORMAT_OPT, grouping: Optional[str] = GROUPING_OPT, window: Optional[float] = WINDOW_OPT,
     step: Optional[float] = STEP_OPT, labels: Optional[str] = LABELS_OPT,
@@ -608,13 +608,18 @@ def detect(
     else:
         err.print(f"scored {len(res)} records{files} ({n_anom} anomalous) -> {out_file}")
     m = runs.scored_metrics(res, res.attrs["threshold"])
+    seen = res.attrs.get("seen")
     if m is not None:
         _print_scored_metrics(m, "windows" if "lines" in read else "records")
         if json_metrics is not None:
-            json_metrics.write_text(json.dumps(m, indent=2))
+            json_metrics.write_text(json.dumps({**m, "seen": seen} if seen else m, indent=2))
     elif json_metrics is not None:
         raise LlmadError(f"{input_file} carries no labels, so there are no metrics to write (job records: an "
                          "anomaly_type column; sessions: give --labels)")
+    if seen:
+        from llmad import overlap
+
+        err.print(f"[bold yellow]warning:[/] {overlap.warning(seen, 'windows' if 'lines' in read else 'records')}")
 
 
 def _print_scored_metrics(m: dict, what: str = "windows") -> None:

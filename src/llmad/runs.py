@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmad import LlmadError, __version__, datasets
+from llmad import LlmadError, __version__, datasets, overlap
 from llmad.data.splits import LEAKY, PARTS, PRECOMPUTED as PRECOMPUTED_SPLITS, PROTOCOLS, SplitConfig, \
     split as split_table
 from llmad.detectors.base import Detector, load_detector
@@ -159,6 +159,9 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
                                       "note": f"stratified sample of the train part (seed {prep.seed})"}
     if init is not None:
         det.run_["init"] = str(init)
+    # the whole train part, even when a fraction or a cap was fitted: its other records are not unseen data
+    det.seen_ = overlap.record(prep.dataset, prep.split, prep.seed, {"train": prep.part("train"),
+                                                                       "valid": valid_part})
     if prep.log_options is not None:
         det.run_["log_options"] = prep.log_options.to_dict()
         if det.run_["log_options"].get("text") is None and getattr(det.text_, "kind", None) == "windows":
@@ -364,9 +367,10 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
     """Score new data with a trained detector: a table of records / windows, a CSV of job records, or a raw
     log file for a log model (read like its training data; ``log_options`` override how).
 
-    Returns one row per record (``id``, ``score``, ``label``) or per window (``window_id``, ``source``,
+    Returns one row per record (``id``, ``run`` where known, ``score``, ``label``) or per window (``window_id``, ``source``,
     ``first_line``, ``last_line``, ``n_lines``, ``session``, ``score``, ``label``), with ``true_label`` when a
-    file carries labels (a log's labels; a job file's ``anomaly_type`` or ``label``: :func:`record_labels`). ``attrs["read"]`` says what was read (lines, quarantined).
+    file carries labels (a log's labels; a job file's ``anomaly_type`` or ``label``: :func:`record_labels`). ``attrs["read"]`` says what was read (lines, quarantined); ``attrs["seen"]``, where present, which of the
+    rows the model was trained or validated on (:func:`llmad.overlap.check`).
     """
     det = _detector(model)
     det._check_fitted()
@@ -400,7 +404,12 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
             out["true_label"] = table["label"].to_numpy()
     else:
         ids = table["job_id"].astype(str).to_numpy() if "job_id" in table.columns else np.arange(len(table)).astype(str)
-        out = pd.DataFrame({"id": ids, "score": scores, "label": labels})
+        out = pd.DataFrame({"id": ids})
+        if "run_id" in table.columns:  # the run each job belongs to: its run_id, else the file's (a run's CSV)
+            out["run"] = table["run_id"].astype(str).to_numpy()
+        elif not isinstance(data, pd.DataFrame):
+            out["run"] = Path(data).stem
+        out["score"], out["label"] = scores, labels
         true = None if isinstance(data, pd.DataFrame) else record_labels(table)  # a file's labels, as for logs
         if true is not None:
             out["true_label"] = true
@@ -414,6 +423,9 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         if len(values) == len(out):
             out[name] = list(values)
     out.attrs = {"read": read, "threshold": float(det.threshold_)}
+    seen = overlap.check(det, out)
+    if seen is not None:
+        out.attrs["seen"] = seen
     return out
 
 
@@ -495,6 +507,9 @@ def combine_parts(parts: list[pd.DataFrame], det: Detector, n_files: int | None 
         if any(key in r for r in reads):
             total[key] = int(sum(r.get(key, 0) for r in reads))
     out.attrs = {"read": total, "threshold": float(det.threshold_)}
+    seen = overlap.check(det, out)
+    if seen is not None:
+        out.attrs["seen"] = seen
     return out
 
 

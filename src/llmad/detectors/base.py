@@ -54,6 +54,8 @@ class Detector:
         #: in-context model's demonstration ids, reasoning and parsed answers); ``runs.score`` writes them
         #: as columns and ``runs.evaluate`` counts unparseable answers
         self.details_: dict[str, list] = {}
+        #: what the model was trained and validated on (:mod:`llmad.overlap`; saved as ``seen.json``)
+        self.seen_: dict | None = None
 
     # -- to implement ------------------------------------------------------------------------
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, **fit_options: Any) -> None:
@@ -266,6 +268,10 @@ class Detector:
             self.text_.save(path)
         if self.context_ is not None:
             self.context_.save(path)
+        if self.seen_:
+            from llmad import overlap
+
+            overlap.save(self.seen_, path)
         (path / CONFIG_FILE).write_text(json.dumps(doc, indent=2, default=str))
         return path
 
@@ -354,6 +360,9 @@ def load_detector(path: str | Path) -> Detector:
         from llmad.context import RunContext
 
         det.context_ = RunContext.load(doc["context"], path)
+    from llmad import overlap
+
+    det.seen_ = overlap.load(path)
     missing = [f for f in cls.FILES if not (path / f).exists()]
     if missing:
         raise LlmadError(f"{path}: incomplete model folder, {', '.join(missing)} is missing (copy the folder whole, "

@@ -1,0 +1,168 @@
+"""What a trained model has seen: the runs / sessions / log lines of its train and validation parts, saved
+beside it (``seen.json``), so that scoring a file can say when that file's records were among them.
+
+Figures computed on records a model was trained on (or whose threshold was chosen on them) say nothing of its
+quality, and nothing in a file of Flow-Bench jobs or a raw log shows it. So :func:`record` keeps, at training
+time, the keys a new file can be matched on:
+
+- job records: the run ids (a Flow-Bench run's CSV is named after its run: ``1000genome-run0064.csv``);
+- log windows grouped by session: the session ids (HDFS block ids);
+- other log windows: per source file name, the line ranges of the part.
+
+:func:`check` matches :func:`llmad.runs.score`'s output against them: by the ``run`` column (the CSV's
+``run_id``, else the file's name without its suffix), the ``session`` column, or ``source`` + line range.
+A renamed run file is not recognised: the match is by name, as the dataset names its runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llmad import LlmadError
+
+SEEN_FILE = "seen.json"
+#: the parts a model has seen, in the order a warning names them
+SEEN_PARTS = ("train", "valid")
+
+
+def _intervals(first: np.ndarray, last: np.ndarray) -> list[list[int]]:
+    """Merge line ranges into sorted, disjoint ``[first, last]`` intervals."""
+    order = np.argsort(first, kind="stable")
+    out: list[list[int]] = []
+    for a, b in zip(first[order].tolist(), last[order].tolist()):
+        if out and a <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([int(a), int(b)])
+    return out
+
+
+def _part_keys(part: pd.DataFrame) -> dict:
+    if "run_id" in part.columns:  # job records
+        return {"runs": sorted(part["run_id"].astype(str).unique().tolist())}
+    out: dict[str, Any] = {}
+    if "session" in part.columns and part["session"].notna().any():
+        out["sessions"] = sorted(part["session"].dropna().astype(str).unique().tolist())
+    elif {"source", "first_line", "last_line"} <= set(part.columns):
+        lines: dict[str, list] = {}
+        for src, g in part.groupby(part["source"].astype(str), sort=True):
+            if "|" in src:  # a window over several files has no one line range; its files are named apart
+                continue
+            lines[src] = _intervals(g["first_line"].to_numpy("int64"), g["last_line"].to_numpy("int64"))
+        out["lines"] = lines
+    return out
+
+
+def record(dataset: str, split: str, seed: int, parts: dict[str, pd.DataFrame]) -> dict:
+    """The ``seen.json`` document of a model trained on ``parts`` (``train``, ``valid``)."""
+    return {"dataset": dataset, "split": split, "seed": seed,
+            "parts": {name: _part_keys(parts[name]) for name in SEEN_PARTS if parts.get(name) is not None}}
+
+
+def save(doc: dict, folder: Path) -> None:
+    (Path(folder) / SEEN_FILE).write_text(json.dumps(doc))
+
+
+def load(folder: Path) -> dict | None:
+    path = Path(folder) / SEEN_FILE
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise LlmadError(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("parts"), dict):
+        raise LlmadError(f"{path}: not a record of what the model has seen (no 'parts')")
+    return doc
+
+
+def of(det) -> list[dict]:
+    """What ``det`` has seen: its own record, or its members' (an ensemble)."""
+    members = getattr(det, "members_", None)
+    if members:
+        return [d for m in members for d in of(m)]
+    doc = getattr(det, "seen_", None)
+    return [doc] if doc else []
+
+
+def _in_lines(scored: pd.DataFrame, lines: dict[str, list]) -> np.ndarray:
+    hit = np.zeros(len(scored), dtype=bool)
+    if not lines or not {"source", "first_line", "last_line"} <= set(scored.columns):
+        return hit
+    srcs = scored["source"].astype(str).to_numpy()
+    first = scored["first_line"].to_numpy("int64")
+    last = scored["last_line"].to_numpy("int64")
+    for i, src in enumerate(srcs):
+        for name in src.split("|"):
+            iv = lines.get(Path(name).name)
+            if not iv:
+                continue
+            starts = np.asarray([a for a, _ in iv])
+            k = np.searchsorted(starts, last[i], side="right") - 1  # the last interval starting at or before
+            if k >= 0 and iv[k][1] >= first[i]:
+                hit[i] = True
+                break
+    return hit
+
+
+def check(det, scored: pd.DataFrame) -> dict | None:
+    """Which rows of ``scored`` (:func:`llmad.runs.score`'s output) the model has seen, by part: ``{part: {"rows":
+    n, "keys": n, "examples": [up to 3 run / session ids or sources]}}``, with ``"what"`` (runs, sessions or
+    windows) and ``"of"`` (how many rows / keys the input holds); None when none of it was seen or the model
+    keeps no record (saved before models kept one)."""
+    docs = of(det)
+    if not docs or not len(scored):
+        return None
+    taken = np.zeros(len(scored), dtype=bool)  # a row seen in training is not counted again under validation
+    out: dict[str, Any] = {}
+    key_col = "run" if "run" in scored.columns else ("session" if "session" in scored.columns
+                                                     and scored["session"].notna().any() else None)
+    keys = scored[key_col].astype("string").to_numpy(dtype=object, na_value=None) if key_col else None
+    for part in SEEN_PARTS:
+        hit = np.zeros(len(scored), dtype=bool)
+        for doc in docs:
+            p = (doc.get("parts") or {}).get(part) or {}
+            ids = p.get("runs") if key_col == "run" else p.get("sessions") if key_col == "session" else None
+            if ids and keys is not None:
+                hit |= pd.Series(keys).isin(set(ids)).to_numpy()
+            if p.get("lines"):
+                hit |= _in_lines(scored, p["lines"])
+        hit &= ~taken
+        taken |= hit
+        if hit.any():
+            if keys is not None and key_col is not None:
+                names = pd.unique(pd.Series(keys[hit]).dropna()).tolist()
+            else:
+                names = pd.unique(scored.loc[hit, "source"].astype(str)).tolist()
+            out[part] = {"rows": int(hit.sum()), "keys": len(names), "examples": [str(n) for n in names[:3]]}
+    if not out:
+        return None
+    what = {"run": "runs", "session": "sessions"}.get(key_col or "", "windows")
+    n_keys = int(pd.Series(keys).nunique()) if keys is not None else None
+    return {"what": what, "of": {"rows": int(len(scored)), "keys": n_keys}, **out}
+
+
+def warning(seen: dict, rows: str = "records") -> str:
+    """One sentence for a user: how much of the input the model has seen, and why that matters."""
+    bits = []
+    for part in SEEN_PARTS:
+        s = seen.get(part)
+        if not s:
+            continue
+        where = "training part" if part == "train" else "validation part (its threshold was chosen on them)"
+        total = seen["of"]["keys"]
+        if seen["what"] in ("runs", "sessions") and total:
+            ex = ", ".join(s["examples"]) + (", ..." if s["keys"] > len(s["examples"]) else "")
+            what = seen["what"] if total > 1 else seen["what"][:-1]
+            bits.append(f"{s['keys']} of {total} {what} ({s['rows']} {rows}: {ex}) {'was' if s['keys'] == 1 else 'were'} "
+                        f"in the model's {where}")
+        else:
+            bits.append(f"{s['rows']} of {seen['of']['rows']} {rows} (in {', '.join(s['examples'])}) were in the "
+                        f"model's {where}")
+    return ("; ".join(bits) + ". Scores and metrics on them do not measure the model's quality: score data it has "
+            "not seen (its test part).")
