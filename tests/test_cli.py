@@ -153,6 +153,11 @@ def test_detect_warns_on_runs_the_model_has_seen(tmp_path):
     assert "1 of 3 runs" in text and seen["of"]["keys"] == 3 and seen["train"]["rows"] == 137
     rows = pd.read_json(out, lines=True)
     assert sorted(rows["run"].unique()) == sorted(first.values())
+    # an ensemble has seen what its members have
+    llmad("train", "flowbench/sample", "--detector", "gbdt", "--features", "all", "--seed", "0", "--out", tmp_path / "m2")
+    llmad("ensemble", model, tmp_path / "m2", "--out", tmp_path / "ens")
+    r = llmad("detect", tmp_path / "ens", tmp_path / "in", "--out", out)
+    assert f"1 of 3 runs (137 records: {first['train']}) was in the model's training part" in " ".join(r.stderr.split())
     # a model saved before it kept a record of its parts: no warning, no error
     (model / "seen.json").unlink()
     text, seen = detect(tmp_path / "in" / f"{first['train']}.csv")
