@@ -1,4 +1,4 @@
-"""Window text modes (masked, counts, templates, template-counts, ids), TF-IDF weighting options, and how
+"""Window text modes (masked, counts, templates, template-counts, ids, id-counts), TF-IDF weighting options, and how
 thresholds are chosen (never from test labels)."""
 
 import numpy as np
@@ -42,6 +42,8 @@ def test_each_text_mode_on_a_known_window(tmp_path):
     assert len(ids) == len(WINDOW)  # never collapsed: a bag of words over it is the event-count vector
     assert ids[0] == ids[-1] and ids[1] == ids[2] == ids[4] and len(set(ids)) == 3
     assert all(i.startswith("E") and i != "E0" for i in ids)
+    # the same event-count vector, written out: each id once, first-appearance order, with its count
+    assert texts["id-counts"] == f"{ids[0]} 2 {ids[1]} 3 {ids[3]} 1"
 
 
 def test_ids_mark_a_template_unseen_in_training():

@@ -93,7 +93,7 @@ LABELS_OPT = typer.Option(None, "--labels", help="[logs] anomaly_label.csv (Bloc
 DEDUP_OPT = typer.Option(False, "--dedup", help="[logs] Drop validation/test windows identical to a training window (reported).")
 TEXT_OPT = typer.Option(None, "--text", help="[logs] Window text: masked (the message sequence), counts (each "
                         "distinct message once with its count), templates, template-counts (drain3 templates mined on "
-                        "train), ids (template-id sequence). Default: ids for logs/hdfs and logs/thunderbird, masked "
+                        "train), ids (template-id sequence), id-counts (each distinct template id once with its count). Default: ids for logs/hdfs and logs/thunderbird, masked "
                         "otherwise. Saved with the model.")
 FIELDS_OPT = typer.Option(None, "--fields", help="[logs] Format fields written before each message in the text, "
                           "comma-separated, e.g. Component,Level (never Label). Saved with the model.")

@@ -18,7 +18,7 @@ class LogOptions:
     #: format fields written before each line's message in the text, comma-separated (e.g. "Component,Level");
     #: never Label. None: the message (<Content>) only.
     fields: str | None = None
-    #: masked | templates | counts | template-counts | ids (llmad.data.logs.text). None: the dataset's
+    #: masked | templates | counts | template-counts | ids | id-counts (llmad.data.logs.text). None: the dataset's
     #: default (``ids`` for logs/hdfs and logs/thunderbird, measured best there; ``masked`` for the rest)
     text: str | None = None
     separator: str = " | "

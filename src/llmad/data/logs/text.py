@@ -12,6 +12,9 @@ the model:
 - ``template-counts``: the distinct drain3 templates once each with their counts.
 - ``ids``: the sequence of drain3 template ids (``E3 E5 E5 E12``), space-separated and never collapsed,
   so a bag of words over it is the window's event-count vector; ``E0`` is a template unseen in training.
+- ``id-counts``: that event-count vector written out: each distinct template id once, in order of first
+  appearance, each followed by its count (``E3 1 E5 2 E12 1``), at most half the sequence's tokens and less
+  where events repeat (an HDFS session: median 7 distinct events of 19).
 
 ``max_chars`` truncates what is still too long for the backbone, keeping the head and the tail of the
 window (an anomaly at either end survives) with a ``...`` marker in the middle; the number of windows
@@ -34,6 +37,7 @@ MODES: dict[str, tuple[str, str]] = {
     "counts": ("message", "counts"),
     "template-counts": ("template", "counts"),
     "ids": ("id", "sequence"),
+    "id-counts": ("id", "counts"),
 }
 UNSEEN_ID = "E0"
 
@@ -91,6 +95,8 @@ def distinct_counts(messages: Sequence[str]) -> list[str]:
 def join(units: Sequence[str], cfg: TextConfig) -> str:
     """The text of one window's units (messages, templates or ids) before any character budget."""
     if cfg.unit == "id":
+        if MODES[cfg.mode][1] == "counts":  # every id with its count, 1 too: a fixed (id, count) rhythm
+            return " ".join(f"{i} {n}" for i, n in Counter(units).items())
         return " ".join(units)
     if MODES[cfg.mode][1] == "counts":
         parts = distinct_counts(units)
