@@ -24,6 +24,10 @@ def test_a_part_keeps_run_ids_sessions_or_line_ranges():
     assert overlap._part_keys(sess) == {"sessions": ["a", "b"]}
     win = pd.DataFrame({"session": None, "source": ["f", "f", "g|f"], "first_line": [1, 3, 1], "last_line": [2, 9, 1]})
     assert overlap._part_keys(win) == {"lines": {"f": [[1, 9]]}}
+    # a user's file keeps no line ranges: a rotated 'syslog' holds other lines under the same name tomorrow
+    doc = overlap.record("logs:/var/log/syslog", "chrono", 0, {"train": win, "valid": win})
+    assert doc["parts"] == {"train": {}, "valid": {}}
+    assert overlap.record("logs/bgl", "chrono", 0, {"train": win})["parts"]["train"] == {"lines": {"f": [[1, 9]]}}
 
 
 @needs_logs

@@ -7,7 +7,9 @@ time, the keys a new file can be matched on:
 
 - job records: the run ids (a Flow-Bench run's CSV is named after its run: ``1000genome-run0064.csv``);
 - log windows grouped by session: the session ids (HDFS block ids);
-- other log windows: per source file name, the line ranges of the part.
+- other log windows: per source file name, the line ranges of the part; only for the packaged log datasets
+  (``logs/bgl``, ...), whose file names are their own. A user's file (``logs:<path>``) gets none: its name comes
+  back with other lines in it (``syslog`` rotated every day), and a warning on every new day would be false.
 
 :func:`check` matches :func:`llmad.runs.score`'s output against them: by the ``run`` column (the CSV's
 ``run_id``, else the file's name without its suffix), the ``session`` column, or ``source`` + line range.
@@ -42,13 +44,13 @@ def _intervals(first: np.ndarray, last: np.ndarray) -> list[list[int]]:
     return out
 
 
-def _part_keys(part: pd.DataFrame) -> dict:
+def _part_keys(part: pd.DataFrame, lines_by_name: bool = True) -> dict:
     if "run_id" in part.columns:  # job records
         return {"runs": sorted(part["run_id"].astype(str).unique().tolist())}
     out: dict[str, Any] = {}
     if "session" in part.columns and part["session"].notna().any():
         out["sessions"] = sorted(part["session"].dropna().astype(str).unique().tolist())
-    elif {"source", "first_line", "last_line"} <= set(part.columns):
+    elif lines_by_name and {"source", "first_line", "last_line"} <= set(part.columns):
         lines: dict[str, list] = {}
         for src, g in part.groupby(part["source"].astype(str), sort=True):
             if "|" in src:  # a window over several files has no one line range; its files are named apart
@@ -60,8 +62,9 @@ def _part_keys(part: pd.DataFrame) -> dict:
 
 def record(dataset: str, split: str, seed: int, parts: dict[str, pd.DataFrame]) -> dict:
     """The ``seen.json`` document of a model trained on ``parts`` (``train``, ``valid``)."""
+    by_name = not str(dataset).startswith("logs:")  # a user's log file: its name is no identity (see above)
     return {"dataset": dataset, "split": split, "seed": seed,
-            "parts": {name: _part_keys(parts[name]) for name in SEEN_PARTS if parts.get(name) is not None}}
+            "parts": {name: _part_keys(parts[name], by_name) for name in SEEN_PARTS if parts.get(name) is not None}}
 
 
 def save(doc: dict, folder: Path) -> None:
