@@ -108,6 +108,13 @@ def test_detect_scores_good_records_and_reports_bad_ones(job_model, records):
     alone = runs.score(str(job_model), pd.DataFrame.from_records([recs[i] for i in (0, 4, 5)]))
     assert [r["score"] for r in j["results"]] == pytest.approx(alone["score"].tolist())
     assert all(r["label"] == int(r["score"] >= j["threshold"]) for r in j["results"])
+    # these are jobs of a run the model has seen: the response says which part held it
+    run = recs[0]["run_id"]
+    part = next(p for p in ("train", "valid", "test")
+                if run in set(runs.prepare("flowbench/sample", seed=0).part(p)["run_id"].astype(str)))
+    assert [r["run"] for r in j["results"]] == [run] * 3
+    assert part != "test"  # the sample's first run is a training run (seed 0): the check below means something
+    assert j["seen"][part] == {"rows": 3, "keys": 1, "examples": [run]}
 
 
 def test_auth_refuses_missing_and_wrong_tokens(job_model, records, monkeypatch):

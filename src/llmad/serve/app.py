@@ -51,6 +51,8 @@ class DetectResponse(BaseModel):
     errors: list[ItemError]
     threshold: float
     read: dict[str, Any] | None = None
+    #: which of these records / windows the model was trained or validated on (llmad.overlap.check), if any
+    seen: dict[str, Any] | None = None
 
 
 class Metrics:
@@ -214,6 +216,15 @@ def create_app(model: str | Path | Scorer, config: ServeConfig | None = None, to
     async def model_info():
         return {**scorer.describe(), "llmad_version": __version__}
 
+    def seen_in(results: list[dict]) -> dict | None:
+        """What of this request's records (by run) or sessions the model has seen: each request on its own, since
+        a micro-batch mixes requests."""
+        import pandas as pd
+
+        from llmad import overlap
+
+        return overlap.check(scorer.det, pd.DataFrame(results)) if results else None
+
     @app.post("/v1/detect", response_model=DetectResponse,
               responses={400: {"description": "not the kind of input this model reads"},
                          413: {"description": "body or record count over the limit"},
@@ -236,7 +247,8 @@ def create_app(model: str | Path | Scorer, config: ServeConfig | None = None, to
                 scored, read = await submit("lines", len(good), good, lambda g: scorer.score_lines(g))
                 results = [{k: plain_value(v) for k, v in row.items() if k not in ("window_id", "source")}
                            for row in scored.to_dict("records")]
-                return {"results": results, "errors": errors, "threshold": scorer.det.threshold_, "read": read}
+                return {"results": results, "errors": errors, "threshold": scorer.det.threshold_, "read": read,
+                        "seen": seen_in(results)}
             table, where, errors = check_records(items)
             if not where:
                 return {"results": [], "errors": errors, "threshold": scorer.det.threshold_}
@@ -246,7 +258,8 @@ def create_app(model: str | Path | Scorer, config: ServeConfig | None = None, to
         except LlmadError as e:
             metrics.errors.labels("input").inc()
             return _error(400, str(e))
-        return {"results": record_results(scored, where), "errors": errors, "threshold": scorer.det.threshold_}
+        results = record_results(scored, where)
+        return {"results": results, "errors": errors, "threshold": scorer.det.threshold_, "seen": seen_in(results)}
 
     @app.post("/v1/stream", responses={200: {"content": {"application/x-ndjson": {}},
                                              "description": "one JSON object per line: a result or an error"}})
