@@ -94,22 +94,22 @@ def of(det) -> list[dict]:
 
 
 def _in_lines(scored: pd.DataFrame, lines: dict[str, list]) -> np.ndarray:
+    """Rows whose ``source`` (any file of a ``a|b`` window) and line range touch a kept range of that file."""
     hit = np.zeros(len(scored), dtype=bool)
     if not lines or not {"source", "first_line", "last_line"} <= set(scored.columns):
         return hit
-    srcs = scored["source"].astype(str).to_numpy()
+    src = scored["source"].astype(str)
     first = scored["first_line"].to_numpy("int64")
     last = scored["last_line"].to_numpy("int64")
-    for i, src in enumerate(srcs):
-        for name in src.split("|"):
+    for value, rows in src.groupby(src, sort=False).indices.items():  # one pass per distinct source
+        for name in value.split("|"):
             iv = lines.get(Path(name).name)
             if not iv:
                 continue
-            starts = np.asarray([a for a, _ in iv])
-            k = np.searchsorted(starts, last[i], side="right") - 1  # the last interval starting at or before
-            if k >= 0 and iv[k][1] >= first[i]:
-                hit[i] = True
-                break
+            starts = np.fromiter((a for a, _ in iv), dtype=np.int64, count=len(iv))
+            ends = np.fromiter((b for _, b in iv), dtype=np.int64, count=len(iv))
+            k = np.searchsorted(starts, last[rows], side="right") - 1  # the last range starting at or before
+            hit[rows] |= (k >= 0) & (ends[np.maximum(k, 0)] >= first[rows])
     return hit
 
 

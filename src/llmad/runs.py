@@ -363,14 +363,15 @@ def is_log_model(det: Detector) -> bool:
 
 
 def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_options: Any = None,
-          reporter: Reporter = SILENT) -> pd.DataFrame:
+          reporter: Reporter = SILENT, check_seen: bool = True) -> pd.DataFrame:
     """Score new data with a trained detector: a table of records / windows, a CSV of job records, or a raw
     log file for a log model (read like its training data; ``log_options`` override how).
 
     Returns one row per record (``id``, ``run`` where known, ``score``, ``label``) or per window (``window_id``, ``source``,
     ``first_line``, ``last_line``, ``n_lines``, ``session``, ``score``, ``label``), with ``true_label`` when a
     file carries labels (a log's labels; a job file's ``anomaly_type`` or ``label``: :func:`record_labels`). ``attrs["read"]`` says what was read (lines, quarantined); ``attrs["seen"]``, where present, which of the
-    rows the model was trained or validated on (:func:`llmad.overlap.check`).
+    rows the model was trained or validated on (:func:`llmad.overlap.check`; ``check_seen=False`` skips it, for
+    callers that check the rows of several calls together).
     """
     det = _detector(model)
     det._check_fitted()
@@ -423,7 +424,7 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         if len(values) == len(out):
             out[name] = list(values)
     out.attrs = {"read": read, "threshold": float(det.threshold_)}
-    seen = overlap.check(det, out)
+    seen = overlap.check(det, out) if check_seen else None
     if seen is not None:
         out.attrs["seen"] = seen
     return out
@@ -489,8 +490,9 @@ def score_files(model: str | Path | Detector, inputs: str | Path | list, *, log_
 
 
 def score_file_part(det: Detector, path: Path, log_options: Any = None) -> pd.DataFrame:
-    """One file's scores with a ``file`` column (what the Ray actors compute too)."""
-    res = score(det, path, log_options=log_options)
+    """One file's scores with a ``file`` column (what the Ray actors compute too). What the model has seen is
+    checked once over all files, in :func:`combine_parts`."""
+    res = score(det, path, log_options=log_options, check_seen=False)
     read = res.attrs.get("read") or {}
     res.insert(0, "file", str(path))
     res.attrs = {"read": read}
