@@ -100,7 +100,8 @@ class Scorer:
 
     # ------------------------------------------------------------------ one-shot
     def score_records(self, table: pd.DataFrame) -> pd.DataFrame:
-        return runs.score(self.det, table)
+        # a micro-batch mixes requests: what the model has seen is checked per request, in the app
+        return runs.score(self.det, table, check_seen=False)
 
     def score_lines(self, lines: list[str]) -> tuple[pd.DataFrame, dict]:
         scored = self._score_file(lines)
@@ -110,8 +111,8 @@ class Scorer:
         with tempfile.TemporaryDirectory(prefix="llmad-serve-") as tmp:
             path = Path(tmp) / "lines.log"
             path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            return runs.score(self.det, path, log_options={"max_unparsed": 1.0, "quarantine_dir": tmp,
-                                                            "session_timeout": 0})
+            return runs.score(self.det, path, check_seen=False,  # checked per request, in the app
+                              log_options={"max_unparsed": 1.0, "quarantine_dir": tmp, "session_timeout": 0})
 
     # ------------------------------------------------------------------ streams
     def _stream(self, sid: str, kind: type) -> RecordStream | LineStream:
