@@ -6,6 +6,7 @@ import threading
 import time
 from contextlib import contextmanager
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("fastapi")
@@ -237,10 +238,23 @@ def test_record_stream_keeps_run_state_across_requests(job_model, records):
         kept = [json.loads(x) for x in c.post("/v1/stream?stream=a", content=nd(second)).text.splitlines()]
         fresh = [json.loads(x) for x in c.post("/v1/stream?stream=b", content=nd(second)).text.splitlines()]
         assert c.delete("/v1/stream/a").status_code == 200 and c.delete("/v1/stream/a").status_code == 404
+    (summary,) = [r for r in kept if r["type"] == "summary"]
+    assert kept[-1] == summary and summary["stream"] == "a"
+    kept, fresh = kept[:-1], fresh[:-1]
     assert [r["id"] for r in kept] == [r["id"] for r in fresh] == [str(r["job_id"]) for r in second]
     assert any(abs(x["score"] - y["score"]) > 1e-9 for x, y in zip(kept, fresh)), \
         "the earlier jobs of the run (first request) change the context of later ones"
     assert all(r["type"] == "result" for r in kept)
+    # the summary names the runs of this request that the model was trained or validated on, as /v1/detect does
+    prepared = runs.prepare("flowbench/sample", seed=0)
+    sent = pd.Series([str(r["run_id"]) for r in second])
+    expect = {}
+    for part in ("train", "valid"):
+        held = sent[sent.isin(set(prepared.part(part)["run_id"].astype(str)))]
+        if len(held):
+            expect[part] = {"rows": len(held), "keys": held.nunique(), "examples": pd.unique(held).tolist()[:3]}
+    assert expect, "the sample's first runs are training runs: the check below means something"
+    assert {k: v for k, v in summary["seen"].items() if k in ("train", "valid")} == expect
 
 
 def test_log_stream_windows_across_requests(tb_model):
@@ -259,6 +273,8 @@ def test_log_stream_windows_across_requests(tb_model):
     assert [(w["first_line"], w["last_line"], w["n_lines"]) for w in windows] == \
         [(1, 20, 20), (21, 40, 20), (41, 61, 20), (62, 66, 5)]  # stream line 51 did not parse
     assert [g["index"] for g in got if g["type"] == "error"] == [20]
+    # fixed windows of a stream have no file to match line ranges against: nothing is claimed as seen
+    assert [g["seen"] for g in got if g["type"] == "summary"] == [None] * 4
     # windows 1 and 2 are the same lines as the one-shot request's, so they score the same
     assert [w["score"] for w in windows[:2]] == pytest.approx([r["score"] for r in whole["results"][:2]])
 

@@ -3,8 +3,9 @@
 - ``POST /v1/detect``: ``{"records": [...]}`` (job records) or ``{"lines": [...]}`` (raw log lines of a
   log model) → scores and labels; bad items come back one by one in ``errors`` and the rest are scored.
 - ``POST /v1/stream?stream=ID[&flush=true]``: NDJSON in (one job record object, or one ``{"line": ...}`` /
-  JSON string per line), NDJSON out (one result per job, or per window / session that closed); the
-  stream's run or window state is kept across requests. ``DELETE /v1/stream/ID`` forgets a stream.
+  JSON string per line), NDJSON out (one result per job, or per window / session that closed, then any
+  errors, then one ``summary`` whose ``seen`` names the runs / sessions of this request that the model was
+  trained or validated on); the stream's run or window state is kept across requests. ``DELETE /v1/stream/ID`` forgets a stream.
 - ``GET /healthz`` (alive), ``GET /readyz`` (model loaded, accepting work), ``GET /metrics`` (Prometheus),
   ``GET /v1/model``; OpenAPI at ``/openapi.json`` and ``/docs``.
 
@@ -285,22 +286,23 @@ def create_app(model: str | Path | Scorer, config: ServeConfig | None = None, to
                 out, info = await submit("stream", len(good), (stream, good, flush, where, len(raw_lines)),
                                          lambda p: scorer.stream_lines(*p))
                 lines = [{"type": "window", **r} for r in out]
-                lines.append({"type": "summary", "stream": stream, **info})
+                summary = {"type": "summary", "stream": stream, **info, "seen": seen_in(out)}
             else:
                 table, where, bad = check_records([x for _, x in items])
                 errors += [{**e, "index": items[e["index"]][0]} for e in bad]
-                lines = []
+                lines, results = [], []
                 if where:
                     scored = await submit("stream", len(where), (stream, table),
                                           lambda p: scorer.stream_records(*p))
-                    lines = [{"type": "result", **r, "index": items[r["index"]][0]}
-                             for r in record_results(scored, where)]
+                    results = record_results(scored, where)
+                    lines = [{"type": "result", **r, "index": items[r["index"]][0]} for r in results]
+                summary = {"type": "summary", "stream": stream, "seen": seen_in(results)}
         except (Overloaded, ShuttingDown) as e:
             return refused(e)
         except LlmadError as e:
             metrics.errors.labels("input").inc()
             return _error(400, str(e))
-        lines += [{"type": "error", **e} for e in errors]
+        lines += [{"type": "error", **e} for e in errors] + [summary]
         return PlainTextResponse("".join(json.dumps(x) + "\n" for x in lines), media_type="application/x-ndjson")
 
     @app.delete("/v1/stream/{stream_id}")
