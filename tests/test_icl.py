@@ -188,7 +188,7 @@ def test_icl_train_evaluate_detect_and_version(tmp_path):
     doc = json.loads((model / "detector.json").read_text())
     assert doc["detector"] == "icl" and doc["state"]["prompt_version"] == 1 and len(doc["state"]["demos"]) == 2
     assert doc["state"]["threshold_from"] == "valid (stratified sample of 8)" and "bias" in doc["state"]
-    assert {p.name for p in model.iterdir()} == {"detector.json", "seen.json"}  # no weights, no pickle
+    assert {p.name for p in model.iterdir()} == {"detector.json", "seen.json", "seen.safetensors"}  # no weights, no pickle
     m = json.loads(llmad("evaluate", model, "--limit", "10", "--json").stdout)
     assert m["n"] == 10 and m["limit"]["of"] > 10 and m["roc_auc"] is not None
     # a model fitted with another version of its prompt is refused, not scored with a different prompt

@@ -5,7 +5,9 @@ Figures computed on records a model was trained on (or whose threshold was chose
 quality, and nothing in a file of Flow-Bench jobs or a raw log shows it. So :func:`record` keeps, at training
 time, the keys a new file can be matched on:
 
-- job records: the run ids (a Flow-Bench run's CSV is named after its run: ``1000genome-run0064.csv``);
+- job records: the run ids (a Flow-Bench run's CSV is named after its run: ``1000genome-run0064.csv``), and a
+  64-bit key of each job's content (its id and ``ready`` time, kept in ``seen.safetensors``), so a run file
+  that was renamed, cut or merged with others is still recognised;
 - log windows grouped by session: the session ids (HDFS block ids);
 - other log windows: per source file name, the line ranges of the part; only for the packaged log datasets
   (``logs/bgl``, ...), whose file names are their own. A user's file (``logs:<path>``) gets none: its name comes
@@ -13,11 +15,13 @@ time, the keys a new file can be matched on:
 
 :func:`check` matches :func:`llmad.runs.score`'s output against them: by the ``run`` column (the CSV's
 ``run_id``, else the file's name without its suffix), the ``session`` column, or ``source`` + line range.
-A renamed run file is not recognised: the match is by name, as the dataset names its runs.
+Job records are also matched by content: :func:`llmad.runs.score` marks each job whose key the model kept in a
+``seen`` column (``train`` / ``valid``), which :func:`check` counts with the name matches.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,8 @@ import pandas as pd
 from llmad import LlmadError
 
 SEEN_FILE = "seen.json"
+#: the job keys of each part (``{part}.jobs``: sorted uint64), beside ``seen.json``
+KEYS_FILE = "seen.safetensors"
 #: the parts a model has seen, in the order a warning names them
 SEEN_PARTS = ("train", "valid")
 
@@ -44,10 +50,28 @@ def _intervals(first: np.ndarray, last: np.ndarray) -> list[list[int]]:
     return out
 
 
+def job_keys(table: pd.DataFrame) -> np.ndarray | None:
+    """A 64-bit key per job record from what a run's CSV says of it whatever the file is called: its id and its
+    ``ready`` time (BLAKE2b of both). 0 where the time is missing (never matched); None without either column."""
+    if not {"job_id", "ready"} <= set(table.columns):
+        return None
+    ready = pd.to_numeric(table["ready"], errors="coerce").to_numpy(dtype="float64")
+    ids = table["job_id"].astype(str).to_numpy(dtype=object)
+    out = np.zeros(len(table), dtype=np.uint64)
+    for i in np.flatnonzero(np.isfinite(ready)):
+        digest = hashlib.blake2b(f"{ids[i]}\x1f{ready[i]:.3f}".encode(), digest_size=8).digest()
+        out[i] = int.from_bytes(digest, "little") or 1
+    return out
+
+
 def _part_keys(part: pd.DataFrame, lines_by_name: bool = True) -> dict:
     if "run_id" in part.columns:  # job records
-        return {"runs": sorted(part["run_id"].astype(str).unique().tolist())}
-    out: dict[str, Any] = {}
+        out: dict[str, Any] = {"runs": sorted(part["run_id"].astype(str).unique().tolist())}
+        keys = job_keys(part)
+        if keys is not None:
+            out["job_keys"] = np.unique(keys[keys != 0])
+        return out
+    out = {}
     if "session" in part.columns and part["session"].notna().any():
         out["sessions"] = sorted(part["session"].dropna().astype(str).unique().tolist())
     elif lines_by_name and {"source", "first_line", "last_line"} <= set(part.columns):
@@ -68,7 +92,20 @@ def record(dataset: str, split: str, seed: int, parts: dict[str, pd.DataFrame]) 
 
 
 def save(doc: dict, folder: Path) -> None:
-    (Path(folder) / SEEN_FILE).write_text(json.dumps(doc))
+    """``seen.json``, and the job keys (arrays) in ``seen.safetensors``; the JSON says how many each part holds."""
+    from safetensors.numpy import save_file
+
+    parts, arrays = {}, {}
+    for name, p in (doc.get("parts") or {}).items():
+        p = dict(p)
+        keys = p.pop("job_keys", None)
+        if keys is not None:
+            arrays[f"{name}.jobs"] = np.ascontiguousarray(keys, dtype=np.uint64)
+            p["jobs"] = int(len(keys))
+        parts[name] = p
+    (Path(folder) / SEEN_FILE).write_text(json.dumps({**doc, "parts": parts}))
+    if arrays:
+        save_file(arrays, str(Path(folder) / KEYS_FILE))
 
 
 def load(folder: Path) -> dict | None:
@@ -81,6 +118,18 @@ def load(folder: Path) -> dict | None:
         raise LlmadError(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("parts"), dict):
         raise LlmadError(f"{path}: not a record of what the model has seen (no 'parts')")
+    keys_path = Path(folder) / KEYS_FILE
+    if keys_path.is_file():
+        from safetensors.numpy import load_file
+
+        try:
+            arrays = load_file(str(keys_path))
+        except Exception as e:  # a damaged or foreign file: say which
+            raise LlmadError(f"{keys_path}: not readable as the model's job keys ({e})") from None
+        for name, p in doc["parts"].items():
+            keys = arrays.get(f"{name}.jobs")
+            if keys is not None and isinstance(p, dict):
+                p["job_keys"] = keys.astype(np.uint64, copy=False)
     return doc
 
 
@@ -113,6 +162,24 @@ def _in_lines(scored: pd.DataFrame, lines: dict[str, list]) -> np.ndarray:
     return hit
 
 
+def job_parts(det, table: pd.DataFrame) -> np.ndarray | None:
+    """Per job record of ``table``, the part of the model's (``train`` / ``valid``) that held a job with the same
+    key (:func:`job_keys`), else None; None overall when no row matches or the model keeps no job keys."""
+    kept_by_part = {part: [k for doc in of(det) if (k := ((doc.get("parts") or {}).get(part) or {}).get("job_keys"))
+                           is not None and len(k)] for part in SEEN_PARTS}
+    if not any(kept_by_part.values()):
+        return None
+    keys = job_keys(table)
+    if keys is None or not keys.any():
+        return None
+    out = np.full(len(table), None, dtype=object)
+    for part in SEEN_PARTS:
+        for kept in kept_by_part[part]:
+            hit = (keys != 0) & np.isin(keys, kept) & pd.isna(out)
+            out[hit] = part
+    return out if pd.notna(out).any() else None
+
+
 def check(det, scored: pd.DataFrame) -> dict | None:
     """Which rows of ``scored`` (:func:`llmad.runs.score`'s output) the model has seen, by part: ``{part: {"rows":
     n, "keys": n, "examples": [up to 3 run / session ids or sources]}}``, with ``"what"`` (runs, sessions or
@@ -135,6 +202,8 @@ def check(det, scored: pd.DataFrame) -> dict | None:
                 hit |= pd.Series(keys).isin(set(ids)).to_numpy()
             if p.get("lines"):
                 hit |= _in_lines(scored, p["lines"])
+        if "seen" in scored.columns:  # job records matched by content (job_parts), whatever their file's name
+            hit |= (scored["seen"].astype(object) == part).to_numpy(dtype=bool)
         hit &= ~taken
         taken |= hit
         if hit.any():

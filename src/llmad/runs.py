@@ -411,6 +411,9 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         elif not isinstance(data, pd.DataFrame):
             out["run"] = Path(data).stem
         out["score"], out["label"] = scores, labels
+        parts = overlap.job_parts(det, table)  # the jobs the model was trained or validated on, by content
+        if parts is not None:
+            out["seen"] = pd.Series(parts, index=out.index, dtype=object)  # None (JSON null) where not seen
         true = None if isinstance(data, pd.DataFrame) else record_labels(table)  # a file's labels, as for logs
         if true is not None:
             out["true_label"] = true
@@ -504,6 +507,8 @@ def combine_parts(parts: list[pd.DataFrame], det: Detector, n_files: int | None 
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if "true_label" in out.columns:  # a file without labels among labelled ones: its rows are unlabelled
         out["true_label"] = out["true_label"].fillna(-1).astype("int64")
+    if "seen" in out.columns:  # files with no job the model has seen have no such column: null, not NaN
+        out["seen"] = out["seen"].astype(object).where(out["seen"].notna(), None)
     total: dict = {"files": len(parts) if n_files is None else n_files}
     for key in ("lines", "windows", "quarantined"):
         if any(key in r for r in reads):
