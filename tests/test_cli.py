@@ -153,6 +153,19 @@ def test_detect_warns_on_runs_the_model_has_seen(tmp_path):
     assert "1 of 3 runs" in text and seen["of"]["keys"] == 3 and seen["train"]["rows"] == 137
     rows = pd.read_json(out, lines=True)
     assert sorted(rows["run"].unique()) == sorted(first.values())
+    per_run = {run: set(g.dropna()) for run, g in rows.groupby("run")["seen"]}  # read_json: null becomes NaN
+    assert per_run == {first["train"]: {"train"}, first["valid"]: {"valid"}, first["test"]: set()}
+    # a training run and a test run merged into one file under another name: found by content, and the metrics
+    # on what the model has not seen are those of the test run alone
+    lines = {p: (tmp_path / "in" / f"{first[p]}.csv").read_text().splitlines() for p in ("train", "test")}
+    (tmp_path / "jobs.csv").write_text("\n".join(lines["train"] + lines["test"][1:]) + "\n")
+    text, seen = detect(tmp_path / "jobs.csv")
+    assert "1 of 1 run (137 records: jobs) was in the model's training part" in text
+    assert "not seen in training or validation" in text
+    merged = json.loads(mj.read_text())
+    detect(tmp_path / "in" / f"{first['test']}.csv")
+    alone = json.loads(mj.read_text())
+    assert merged["unseen"] == alone["all"] and merged["all"]["n"] == alone["all"]["n"] + 137
     # an ensemble has seen what its members have
     llmad("train", "flowbench/sample", "--detector", "gbdt", "--features", "all", "--seed", "0", "--out", tmp_path / "m2")
     llmad("ensemble", model, tmp_path / "m2", "--out", tmp_path / "ens")

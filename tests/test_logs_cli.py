@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from logs_common import _private_cache, logs_dir, needs_logs  # noqa: F401
 from test_cli import assert_clean_error, llmad
 
@@ -32,7 +34,9 @@ def test_train_evaluate_detect_tfidf_on_logs(tmp_path):
     assert m["split"] == "chrono" and not m["leaky"] and m["n"] == 701 and m["n_anomalous"] == 43
     assert m["roc_auc"] > 0.8 and "before windowing" in m["protocol"]
     out = tmp_path / "scores.jsonl"
-    r = llmad("detect", model, logs_dir() / "bgl/BGL_2k.log", "--out", out, "--grouping", "fixed", "--window", "20")
+    mj = tmp_path / "metrics.json"
+    r = llmad("detect", model, logs_dir() / "bgl/BGL_2k.log", "--out", out, "--grouping", "fixed", "--window", "20",
+              "--metrics-json", mj)
     assert "scored 100 windows" in r.stderr
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [(x["first_line"], x["last_line"]) for x in rows[:2]] == [(1, 20), (21, 40)]
@@ -41,6 +45,17 @@ def test_train_evaluate_detect_tfidf_on_logs(tmp_path):
     n_train = sum(x["first_line"] <= 599 for x in rows)
     n_valid = sum(599 < x["first_line"] <= 1299 for x in rows)
     assert (n_train, n_valid) == (30, 35)
+    assert [x["seen"] for x in rows] == ["train"] * 30 + ["valid"] * 35 + [None] * 35  # each window says which part
+    # the metrics on the 35 windows it has not seen are printed apart, and are those of these windows alone
+    from sklearn.metrics import roc_auc_score
+
+    fresh = rows[65:]
+    unseen = json.loads(mj.read_text())["unseen"]
+    assert unseen["n"] == 35 and unseen["n_anomalous"] == sum(x["true_label"] for x in fresh)
+    if 0 < unseen["n_anomalous"] < 35:
+        assert unseen["roc_auc"] == pytest.approx(roc_auc_score([x["true_label"] for x in fresh],
+                                                                [x["score"] for x in fresh]))
+    assert "not seen in training or validation" in " ".join(r.stderr.split())
     assert (f"{n_train} of 100 windows (in BGL_2k.log) were in the model's training part; {n_valid} of 100 windows "
             "(in BGL_2k.log) were in the model's validation part") in " ".join(r.stderr.split())
     # unstable logs: the test part rewritten by a named, seeded perturbation; same call, same figure

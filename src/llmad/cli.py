@@ -627,6 +627,9 @@ def _print_scored_metrics(m: dict, what: str = "windows") -> None:
               title=f"against the file's labels (threshold {m['threshold']:.4g} from training)")
     rows = [("complete sessions", m.get("complete")), ("cut by the file's edges", m.get("incomplete")),
             ("all", m["all"])] if "complete" in m else [("all", m["all"])]
+    if "unseen" in m:  # the rows the model was not trained or validated on: the figures that measure it
+        rows.append(("not seen in training or validation" + (" (complete)" if m["unseen_of"] == "complete" else ""),
+                     m["unseen"]))
     for name, r in rows:
         if r is None:
             t.add_row(name, "0", "-", "-", "-", "-")
@@ -637,8 +640,10 @@ def _print_scored_metrics(m: dict, what: str = "windows") -> None:
                          (f"{r['f1']:.4f}", f"{r['precision']:.4f}", f"{r['recall']:.4f}"))
         t.add_row(name, f"{r['n']} ({r['n_anomalous']})", f1, prec, rec, auc)
     err.print(t)
-    # the headline row's false alarms: complete sessions where the file has them, else all
-    head, whose = (m["complete"], " (complete sessions)") if m.get("complete") else (m["all"], "")
+    # the headline row's false alarms: on what the model has not seen where it has seen some, complete sessions
+    # where the file has them, else all
+    head, whose = ((m["unseen"], " not seen in training or validation") if m.get("unseen") else
+                   (m["complete"], " (complete sessions)") if m.get("complete") else (m["all"], ""))
     if head is not None:
         normal = head["n"] - head["n_anomalous"]
         err.print(f"false alarms: {head['confusion']['fp']} of {normal} normal "

@@ -15,8 +15,8 @@ time, the keys a new file can be matched on:
 
 :func:`check` matches :func:`llmad.runs.score`'s output against them: by the ``run`` column (the CSV's
 ``run_id``, else the file's name without its suffix), the ``session`` column, or ``source`` + line range.
-Job records are also matched by content: :func:`llmad.runs.score` marks each job whose key the model kept in a
-``seen`` column (``train`` / ``valid``), which :func:`check` counts with the name matches.
+Job records are also matched by content (:func:`job_parts`). :func:`llmad.runs.score` marks every row the model
+has seen in a ``seen`` column (``train`` / ``valid``, else None; :func:`mark`), and :func:`check` sums them up.
 """
 
 from __future__ import annotations
@@ -180,18 +180,23 @@ def job_parts(det, table: pd.DataFrame) -> np.ndarray | None:
     return out if pd.notna(out).any() else None
 
 
-def check(det, scored: pd.DataFrame) -> dict | None:
-    """Which rows of ``scored`` (:func:`llmad.runs.score`'s output) the model has seen, by part: ``{part: {"rows":
-    n, "keys": n, "examples": [up to 3 run / session ids or sources]}}``, with ``"what"`` (runs, sessions or
-    windows) and ``"of"`` (how many rows / keys the input holds); None when none of it was seen or the model
-    keeps no record (saved before models kept one)."""
+def _key_column(scored: pd.DataFrame) -> str | None:
+    if "run" in scored.columns:
+        return "run"
+    if "session" in scored.columns and scored["session"].notna().any():
+        return "session"
+    return None
+
+
+def rows(det, scored: pd.DataFrame) -> np.ndarray | None:
+    """Per row of ``scored`` (:func:`llmad.runs.score`'s output), the model's part that held it (``train`` /
+    ``valid``, training first) or None: by run name, session id or line range, and by the ``seen`` column the
+    content match filled (:func:`job_parts`). None overall when no row was seen or the model keeps no record."""
     docs = of(det)
     if not docs or not len(scored):
         return None
-    taken = np.zeros(len(scored), dtype=bool)  # a row seen in training is not counted again under validation
-    out: dict[str, Any] = {}
-    key_col = "run" if "run" in scored.columns else ("session" if "session" in scored.columns
-                                                     and scored["session"].notna().any() else None)
+    out = np.full(len(scored), None, dtype=object)
+    key_col = _key_column(scored)
     keys = scored[key_col].astype("string").to_numpy(dtype=object, na_value=None) if key_col else None
     for part in SEEN_PARTS:
         hit = np.zeros(len(scored), dtype=bool)
@@ -204,16 +209,39 @@ def check(det, scored: pd.DataFrame) -> dict | None:
                 hit |= _in_lines(scored, p["lines"])
         if "seen" in scored.columns:  # job records matched by content (job_parts), whatever their file's name
             hit |= (scored["seen"].astype(object) == part).to_numpy(dtype=bool)
-        hit &= ~taken
-        taken |= hit
+        out[hit & pd.isna(out)] = part
+    return out if pd.notna(out).any() else None
+
+
+def mark(det, scored: pd.DataFrame) -> None:
+    """Add (or refresh) the ``seen`` column of ``scored``: each row's part from :func:`rows`, None where the model
+    has not seen it; no column when it has seen none of them."""
+    parts = rows(det, scored)
+    if parts is not None:
+        scored["seen"] = pd.Series(parts, index=scored.index, dtype=object)
+    elif "seen" in scored.columns:
+        scored.drop(columns="seen", inplace=True)
+
+
+def check(det, scored: pd.DataFrame) -> dict | None:
+    """Which rows of ``scored`` (:func:`llmad.runs.score`'s output) the model has seen, by part: ``{part: {"rows":
+    n, "keys": n, "examples": [up to 3 run / session ids or sources]}}``, with ``"what"`` (runs, sessions or
+    windows) and ``"of"`` (how many rows / keys the input holds); None when none of it was seen or the model
+    keeps no record (saved before models kept one)."""
+    parts = rows(det, scored)
+    if parts is None:
+        return None
+    out: dict[str, Any] = {}
+    key_col = _key_column(scored)
+    keys = scored[key_col].astype("string").to_numpy(dtype=object, na_value=None) if key_col else None
+    for part in SEEN_PARTS:
+        hit = parts == part
         if hit.any():
-            if keys is not None and key_col is not None:
+            if keys is not None:
                 names = pd.unique(pd.Series(keys[hit]).dropna()).tolist()
             else:
                 names = pd.unique(scored.loc[hit, "source"].astype(str)).tolist()
             out[part] = {"rows": int(hit.sum()), "keys": len(names), "examples": [str(n) for n in names[:3]]}
-    if not out:
-        return None
     what = {"run": "runs", "session": "sessions"}.get(key_col or "", "windows")
     n_keys = int(pd.Series(keys).nunique()) if keys is not None else None
     return {"what": what, "of": {"rows": int(len(scored)), "keys": n_keys}, **out}

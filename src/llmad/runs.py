@@ -412,7 +412,7 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
             out["run"] = Path(data).stem
         out["score"], out["label"] = scores, labels
         parts = overlap.job_parts(det, table)  # the jobs the model was trained or validated on, by content
-        if parts is not None:
+        if parts is not None:  # by content here; by run name too in overlap.mark below
             out["seen"] = pd.Series(parts, index=out.index, dtype=object)  # None (JSON null) where not seen
         true = None if isinstance(data, pd.DataFrame) else record_labels(table)  # a file's labels, as for logs
         if true is not None:
@@ -427,6 +427,7 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         if len(values) == len(out):
             out[name] = list(values)
     out.attrs = {"read": read, "threshold": float(det.threshold_)}
+    overlap.mark(det, out)  # each row's part of the model's, if it has seen it (the ``seen`` column)
     seen = overlap.check(det, out) if check_seen else None
     if seen is not None:
         out.attrs["seen"] = seen
@@ -514,6 +515,8 @@ def combine_parts(parts: list[pd.DataFrame], det: Detector, n_files: int | None 
         if any(key in r for r in reads):
             total[key] = int(sum(r.get(key, 0) for r in reads))
     out.attrs = {"read": total, "threshold": float(det.threshold_)}
+    if len(out):
+        overlap.mark(det, out)
     seen = overlap.check(det, out)
     if seen is not None:
         out.attrs["seen"] = seen
@@ -525,7 +528,9 @@ def scored_metrics(scored: pd.DataFrame, threshold: float) -> dict | None:
 
     Sessions cut by the file's edges (``complete`` False) are scored but are not complete sessions, so the
     headline figures are on the complete ones; ``all`` includes the cut ones, and ``incomplete`` gives
-    theirs apart. Windows without a label (-1) are left out and counted."""
+    theirs apart. Windows without a label (-1) are left out and counted. When the model has seen some rows
+    (a ``seen`` column), ``unseen`` holds the figures on the others (on complete sessions where the file has
+    some: ``unseen_of``), the only ones that measure the model."""
     if "true_label" not in scored.columns:
         return None
     labelled = scored[scored["true_label"] != -1]
@@ -541,6 +546,12 @@ def scored_metrics(scored: pd.DataFrame, threshold: float) -> dict | None:
     if "complete" in labelled.columns and labelled["complete"].notna().all():
         done = labelled["complete"].astype(bool)
         out["complete"], out["incomplete"] = m(labelled[done]), m(labelled[~done])
+    if "seen" in labelled.columns:  # some rows were in the model's train / validation parts: the rest apart
+        fresh = labelled[labelled["seen"].isna()]
+        if out.get("complete") is not None:  # on the headline's footing: complete sessions where there are some
+            fresh = fresh[fresh["complete"].astype(bool)]
+        out["unseen"] = m(fresh)
+        out["unseen_of"] = "complete" if out.get("complete") is not None else "all"
     return out
 
 
