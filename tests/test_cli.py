@@ -56,7 +56,9 @@ def test_train_evaluate_detect_roundtrip(tmp_path, sample):
     out = tmp_path / "s.jsonl"
     r = llmad("detect", model, csv, "--out", out)
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert len(lines) == 30 and set(lines[0]) == {"id", "run", "score", "label"}  # no labels in the file: none invented
+    # no labels in the file: none invented; these jobs are of a training run, found by content whatever the file's name
+    assert len(lines) == 30 and set(lines[0]) == {"id", "run", "score", "label", "seen"}
+    assert {x["seen"] for x in lines} == {"train"} and "was in the model's training part" in " ".join(r.stderr.split())
     assert lines[0]["id"] == str(sample["job_id"].iloc[0])
     assert lines[0]["run"] == "jobs"  # no run_id column: the file is one run, named as the file
     assert "against the file's labels" not in r.stderr

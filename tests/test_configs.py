@@ -98,7 +98,11 @@ def test_run_api_train_evaluate_score(tmp_path, sample):
     sample.head(20).drop(columns=["label", "run_category"]).to_csv(csv, index=False)
     scored = runs.score(tmp_path / "t", csv)
     # the first 20 jobs are normal, written as Flow-Bench writes them (anomaly_type None): a labelled file
-    assert list(scored.columns) == ["id", "run", "score", "label", "true_label"] and len(scored) == 20
+    # the sample's first run is in this split's train or validation part: each row says which
+    assert list(scored.columns) == ["id", "run", "score", "label", "seen", "true_label"] and len(scored) == 20
+    run = str(sample["run_id"].iloc[0])
+    part = next(p for p in ("train", "valid", "test") if run in set(res.prepared.part(p)["run_id"].astype(str)))
+    assert set(scored["seen"]) == {part} and part != "test"
     assert (scored["run"] == sample.head(20)["run_id"].astype(str).to_numpy()).all()  # the CSV's run_id
     assert (scored["true_label"] == 0).all() and (sample.head(20)["label"] == 0).all()
     assert "true_label" not in runs.score(res.detector, sample.head(20)).columns  # a DataFrame: never labels
