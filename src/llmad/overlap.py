@@ -227,9 +227,17 @@ def check(det, scored: pd.DataFrame) -> dict | None:
     """Which rows of ``scored`` (:func:`llmad.runs.score`'s output) the model has seen, by part: ``{part: {"rows":
     n, "keys": n, "examples": [up to 3 run / session ids or sources]}}``, with ``"what"`` (runs, sessions or
     windows) and ``"of"`` (how many rows / keys the input holds); None when none of it was seen or the model
-    keeps no record (saved before models kept one)."""
-    parts = rows(det, scored)
-    if parts is None:
+    keeps no record (saved before models kept one).
+
+    Rows :func:`mark` has marked (a ``seen`` column: ``runs.score``'s output and what is built from it) are
+    summed up as marked; others are matched here (:func:`rows`)."""
+    if "seen" in scored.columns:
+        parts = scored["seen"].astype(object).where(scored["seen"].notna(), None).to_numpy(dtype=object)
+        if not pd.notna(parts).any():
+            return None
+    else:
+        parts = rows(det, scored)
+    if parts is None or not len(scored):
         return None
     out: dict[str, Any] = {}
     key_col = _key_column(scored)

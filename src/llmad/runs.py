@@ -363,15 +363,15 @@ def is_log_model(det: Detector) -> bool:
 
 
 def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_options: Any = None,
-          reporter: Reporter = SILENT, check_seen: bool = True) -> pd.DataFrame:
+          reporter: Reporter = SILENT) -> pd.DataFrame:
     """Score new data with a trained detector: a table of records / windows, a CSV of job records, or a raw
     log file for a log model (read like its training data; ``log_options`` override how).
 
     Returns one row per record (``id``, ``run`` where known, ``score``, ``label``) or per window (``window_id``, ``source``,
     ``first_line``, ``last_line``, ``n_lines``, ``session``, ``score``, ``label``), with ``true_label`` when a
-    file carries labels (a log's labels; a job file's ``anomaly_type`` or ``label``: :func:`record_labels`). ``attrs["read"]`` says what was read (lines, quarantined); ``attrs["seen"]``, where present, which of the
-    rows the model was trained or validated on (:func:`llmad.overlap.check`; ``check_seen=False`` skips it, for
-    callers that check the rows of several calls together).
+    file carries labels (a log's labels; a job file's ``anomaly_type`` or ``label``: :func:`record_labels`). ``attrs["read"]`` says what was read (lines, quarantined). Rows the model was trained or
+    validated on say which part held them in a ``seen`` column, summed up in ``attrs["seen"]``
+    (:func:`llmad.overlap.mark` and :func:`llmad.overlap.check`).
     """
     det = _detector(model)
     det._check_fitted()
@@ -428,7 +428,7 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
             out[name] = list(values)
     out.attrs = {"read": read, "threshold": float(det.threshold_)}
     overlap.mark(det, out)  # each row's part of the model's, if it has seen it (the ``seen`` column)
-    seen = overlap.check(det, out) if check_seen else None
+    seen = overlap.check(det, out)  # summed up from that column
     if seen is not None:
         out.attrs["seen"] = seen
     return out
@@ -495,8 +495,8 @@ def score_files(model: str | Path | Detector, inputs: str | Path | list, *, log_
 
 def score_file_part(det: Detector, path: Path, log_options: Any = None) -> pd.DataFrame:
     """One file's scores with a ``file`` column (what the Ray actors compute too). What the model has seen is
-    checked once over all files, in :func:`combine_parts`."""
-    res = score(det, path, log_options=log_options, check_seen=False)
+    summed up once over all files, in :func:`combine_parts`."""
+    res = score(det, path, log_options=log_options)
     read = res.attrs.get("read") or {}
     res.insert(0, "file", str(path))
     res.attrs = {"read": read}
@@ -508,16 +508,14 @@ def combine_parts(parts: list[pd.DataFrame], det: Detector, n_files: int | None 
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if "true_label" in out.columns:  # a file without labels among labelled ones: its rows are unlabelled
         out["true_label"] = out["true_label"].fillna(-1).astype("int64")
-    if "seen" in out.columns:  # files with no job the model has seen have no such column: null, not NaN
+    if "seen" in out.columns:  # each file's rows were marked when scored; a file with none seen has no column
         out["seen"] = out["seen"].astype(object).where(out["seen"].notna(), None)
     total: dict = {"files": len(parts) if n_files is None else n_files}
     for key in ("lines", "windows", "quarantined"):
         if any(key in r for r in reads):
             total[key] = int(sum(r.get(key, 0) for r in reads))
     out.attrs = {"read": total, "threshold": float(det.threshold_)}
-    if len(out):
-        overlap.mark(det, out)
-    seen = overlap.check(det, out)
+    seen = overlap.check(det, out) if "seen" in out.columns else None
     if seen is not None:
         out.attrs["seen"] = seen
     return out

@@ -100,8 +100,8 @@ class Scorer:
 
     # ------------------------------------------------------------------ one-shot
     def score_records(self, table: pd.DataFrame) -> pd.DataFrame:
-        # a micro-batch mixes requests: what the model has seen is checked per request, in the app
-        return runs.score(self.det, table, check_seen=False)
+        # each row says whether the model has seen it; the app sums them up per request (a micro-batch mixes them)
+        return runs.score(self.det, table)
 
     def score_lines(self, lines: list[str]) -> tuple[pd.DataFrame, dict]:
         scored = self._score_file(lines)
@@ -111,8 +111,8 @@ class Scorer:
         with tempfile.TemporaryDirectory(prefix="llmad-serve-") as tmp:
             path = Path(tmp) / "lines.log"
             path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            return runs.score(self.det, path, check_seen=False,  # checked per request, in the app
-                              log_options={"max_unparsed": 1.0, "quarantine_dir": tmp, "session_timeout": 0})
+            return runs.score(self.det, path, log_options={"max_unparsed": 1.0, "quarantine_dir": tmp,
+                                                            "session_timeout": 0})
 
     # ------------------------------------------------------------------ streams
     def _stream(self, sid: str, kind: type) -> RecordStream | LineStream:
@@ -186,6 +186,8 @@ class Scorer:
             r = {"window": s.emitted, "score": float(w["score"]), "label": int(w["label"]),
                  "first_line": s.numbers[int(w["first_line"]) - 1], "last_line": s.numbers[int(w["last_line"]) - 1],
                  "n_lines": int(w["n_lines"])}
+            if "seen" in scored.columns:  # a session the model was trained or validated on says which part
+                r["seen"] = w["seen"]
             if self.grouping == "session":
                 r["session"] = w["session"]
                 r["closed_by"] = "timeout" if timed[k] else "flush"
