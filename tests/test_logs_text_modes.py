@@ -118,7 +118,7 @@ def test_cv_threshold_comes_from_out_of_fold_scores():
 
     prep = runs.prepare("logs/thunderbird")
     det = runs.train(prep, "tfidf", threshold="cv", threshold_folds=3).detector
-    y, s = det._cv_scores(prep.part("train"), prep.part("valid"), 3, {})
+    y, s = det._cv_scores(*det._cv_plan(prep.part("train"), prep.part("valid"), 3), {})
     assert len(y) == len(prep.part("train")) + len(prep.part("valid"))
     assert det.threshold_ == best_f1_threshold(y, s)
     # the final model is the one fitted on train: same scores as a valid-threshold fit

@@ -86,8 +86,10 @@ class Detector:
         ``threshold="valid"``: max F1 on ``valid`` (on train only when there is none). ``threshold="cv"``:
         max F1 on out-of-fold scores over train + valid — ``folds`` copies of the detector are fitted, each
         on all but one stratified fold and scoring that fold — so the threshold is chosen on every labelled
-        record the split allows, not on a few validation anomalies; the model itself is then fitted on
-        ``train`` as usual. Neither ever sees a test record.
+        record the split allows, not on a few validation anomalies; the model itself is fitted on ``train`` as
+        usual. A detector that early-stops on validation (``sft``) has its fold copies train to the epoch it kept,
+        on the same learning-rate schedule, since the folds have no validation part. Neither ever sees a test
+        record.
 
         ``fit_options`` reach the detector's ``_fit`` (``progress=callable(done, total)`` for all,
         ``checkpoint_dir=`` for the fine-tuned one).
@@ -98,14 +100,20 @@ class Detector:
             raise LlmadError("the training records need a 'label' column (0 normal, 1 anomalous)")
         if threshold not in THRESHOLDS:
             raise LlmadError(f"unknown threshold rule {threshold!r}; choose {', '.join(THRESHOLDS)}")
-        cv = None
-        if threshold == "cv":
-            cv = self._cv_scores(train, valid, folds, {k: v for k, v in fit_options.items() if k != "checkpoint_dir"})
         self.threshold_ = None
+        plan = self._cv_plan(train, valid, folds) if threshold == "cv" else None  # a bad fold setup fails first
         self._fit(train, valid, **fit_options)
-        if cv is not None:
+        if plan is not None:
+            # after the model: a detector that early-stops on validation tells its fold copies where to stop
+            # (the folds have no validation part of their own)
+            fold_options = {**{k: v for k, v in fit_options.items() if k != "checkpoint_dir"},
+                            **self._fold_fit_options()}
+            cv = self._cv_scores(*plan, fold_options)
             self.threshold_ = best_f1_threshold(*cv)
-            self.info_["threshold_from"] = f"cv ({folds} folds over train+valid, {len(cv[0])} records)"
+            how = f"cv ({folds} folds over train+valid, {len(cv[0])} records"
+            if "stop_epoch" in fold_options:
+                how += f"; fold models stop at epoch {fold_options['stop_epoch']:g}, where validation stopped this one"
+            self.info_["threshold_from"] = how + ")"
             return self
         tune = valid if valid is not None and len(valid) else train
         src = "valid" if tune is valid else "train"
@@ -114,13 +122,17 @@ class Detector:
         self.info_["threshold_from"] = src if len(tune) == len(full) else f"{src} (stratified sample of {len(tune)})"
         return self
 
+    def _fold_fit_options(self) -> dict:
+        """Extra fit options for the cv threshold's fold copies, read from this fitted detector (none here)."""
+        return {}
+
     def _tuning_sample(self, tune: pd.DataFrame) -> pd.DataFrame:
         """The records the threshold is chosen on (all; a slow detector may take a stratified sample)."""
         return tune
 
-    def _cv_scores(self, train: pd.DataFrame, valid: pd.DataFrame | None, folds: int,
-                   fit_options: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and out-of-fold scores of train + valid (for the ``cv`` threshold)."""
+    def _cv_plan(self, train: pd.DataFrame, valid: pd.DataFrame | None, folds: int):
+        """The pool (train + valid), its labels and its folds, for the ``cv`` threshold; a clear error when the
+        labels cannot fill the folds."""
         pool = pd.concat([train, valid], ignore_index=True) if valid is not None and len(valid) else \
             train.reset_index(drop=True)
         # the loader's record of how windows became text; not a context mark (valid may lack the context that
@@ -136,8 +148,12 @@ class Detector:
             raise LlmadError(f"a cv threshold over {folds} folds needs at least {folds} records of each class in "
                              f"train + valid; the smaller class has {n_min}")
         seed = int(getattr(self.config, "seed", 0))
+        return pool, y, list(_cv_folds(pool, y, folds, seed))
+
+    def _cv_scores(self, pool: pd.DataFrame, y: np.ndarray, splits: list,
+                   fit_options: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and out-of-fold scores of the pool (for the ``cv`` threshold)."""
         scores = np.empty(len(pool), dtype="float64")
-        splits = list(_cv_folds(pool, y, folds, seed))
 
         def fold(src: pd.DataFrame, fit_ix, held_ix):
             part = src.iloc[fit_ix].reset_index(drop=True)

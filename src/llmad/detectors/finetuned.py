@@ -132,9 +132,11 @@ class FineTuned(Detector):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, train: pd.DataFrame, valid: pd.DataFrame | None, checkpoint_dir: str | Path | None = None,
-             progress=None, init: str | Path | None = None) -> None:
+             progress=None, init: str | Path | None = None, stop_epoch: float | None = None) -> None:
         """Fine-tune; with ``checkpoint_dir`` a crashed run resumes from its last checkpoint; with ``init`` (a
-        saved sft model of the same backbone, adapter and target) training starts from its weights."""
+        saved sft model of the same backbone, adapter and target) training starts from its weights; with
+        ``stop_epoch`` training follows the schedule of ``epochs`` but stops after that many (the cv threshold's
+        fold models stop where the early-stopped model kept its weights)."""
         c = self.config
         y = self._labels(train)
         idx = subsample(len(train), y, c.train_frac, c.max_train, c.seed)
@@ -173,11 +175,24 @@ class FineTuned(Detector):
         self._training = True  # validation during training scores with PyTorch (the weights keep changing)
         try:
             hist = train_classifier(self.model_, enc, y[idx], cfg, c.adapter.kind, self.tokenizer_.pad_token_id,
-                                    evaluate=evaluate, checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None)
+                                    evaluate=evaluate, checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
+                                    stop_epoch=stop_epoch)
         finally:
             self._training = False
         self.info_["training"] = hist
         self._infer = None
+
+    def kept_epoch(self) -> float | None:
+        """The epoch (fractions allowed) whose weights validation kept, or None when nothing was evaluated."""
+        hist = self.info_.get("training") or {}
+        best = hist.get("best_eval")
+        if not best or not hist.get("total_steps"):
+            return None
+        return round(best["step"] / hist["total_steps"] * self.config.train.epochs, 6)
+
+    def _fold_fit_options(self) -> dict:
+        kept = self.kept_epoch()
+        return {} if kept is None else {"stop_epoch": kept}
 
     # ------------------------------------------------------------------ inference
     def _merged(self):

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from llmad import LlmadError
 from llmad.models.adapters import trainable_state
 from llmad.models.configs import TrainConfig  # noqa: F401  (re-exported)
 
@@ -142,8 +143,12 @@ def train_classifier(
     checkpoint_dir: Path | None = None,
     log: Callable[[str], None] | None = None,
     progress: bool = True,
+    stop_epoch: float | None = None,
 ) -> dict:
-    """Train ``model`` in place; return the history. ``evaluate()`` returns {"f1":…, "loss":…} on validation."""
+    """Train ``model`` in place; return the history. ``evaluate()`` returns {"f1":…, "loss":…} on validation.
+
+    ``stop_epoch``: follow the learning-rate schedule of ``cfg.epochs`` but stop after this many epochs (the
+    point at which an early-stopped model of the same configuration kept its weights)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from transformers import get_linear_schedule_with_warmup
@@ -173,6 +178,10 @@ def train_classifier(
 
     steps_per_epoch = math.ceil(len(epoch_order(0)) / (cfg.batch_size * cfg.grad_accum))
     total_steps = max(1, int(math.ceil(steps_per_epoch * cfg.epochs)))
+    if stop_epoch is not None and stop_epoch <= 0:
+        raise LlmadError(f"stop_epoch must be > 0, not {stop_epoch}")
+    last_step = total_steps if stop_epoch is None else \
+        min(total_steps, max(1, int(math.ceil(steps_per_epoch * stop_epoch))))
     params = [p for p in model.parameters() if p.requires_grad]
     lr = cfg.lr or DEFAULT_LR[adapter]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
@@ -181,6 +190,8 @@ def train_classifier(
     weight_np = weight.cpu().numpy().astype("float64") if weight is not None else None
 
     history: dict = {"evals": [], "lr": lr, "total_steps": total_steps, "resumed_from_step": 0}
+    if last_step < total_steps:
+        history["stop_step"] = last_step
     step, epoch, batch_in_epoch = 0, 0, 0
     best, best_state, bad_evals = None, None, 0
     ckpt = Checkpoint(checkpoint_dir) if checkpoint_dir else None
@@ -217,15 +228,15 @@ def train_classifier(
     seen, t0, stop = 0, time.perf_counter(), False
     running = None
     con = Console(stderr=True)
-    plain_every = max(1, total_steps // 10) if progress and not con.is_terminal else 0
+    plain_every = max(1, last_step // 10) if progress and not con.is_terminal else 0
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=con, transient=True,
                   disable=not (progress and con.is_terminal)) as bar:
-        task = bar.add_task(f"training ({adapter})", total=total_steps, completed=step, info="")
-        while step < total_steps and not stop:
+        task = bar.add_task(f"training ({adapter})", total=last_step, completed=step, info="")
+        while step < last_step and not stop:
             order = epoch_order(epoch)
             batches = [order[i: i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
-            while batch_in_epoch < len(batches) and step < total_steps:
+            while batch_in_epoch < len(batches) and step < last_step:
                 group = batches[batch_in_epoch: batch_in_epoch + cfg.grad_accum]
                 opt.zero_grad(set_to_none=True)
                 total = sum(len(b) for b in group)
@@ -261,7 +272,7 @@ def train_classifier(
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
                 bar.update(task, completed=step, info=f"loss {running or 0:.4f} · {rate:.1f} samples/s")
                 if plain_every and step % plain_every == 0:  # no terminal (a log file): a line per 10 %
-                    con.print(f"training ({adapter}) step {step}/{total_steps} · loss {running or 0:.4f} · "
+                    con.print(f"training ({adapter}) step {step}/{last_step} · loss {running or 0:.4f} · "
                               f"{rate:.1f} samples/s", markup=False, highlight=False)
                 if last:
                     history.setdefault("loss", []).append(round(float(value), 6))
