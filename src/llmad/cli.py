@@ -392,7 +392,8 @@ def train(
     tune: Optional[str] = typer.Option(None, help=_h("tfidf", TfidfConfig, "tune")),
     threshold: str = typer.Option("valid", help="How the threshold is chosen: valid (max F1 on the validation part) "
                                   "or cv (max F1 on out-of-fold scores over train + valid; --threshold-folds extra "
-                                  "fits). Test records never choose it."),
+                                  "fits; an sft model's fold copies train to the epoch validation kept). Test "
+                                  "records never choose it."),
     threshold_folds: int = typer.Option(5, help="Folds of the cv threshold."),
     train_fraction: Optional[float] = typer.Option(None, help="Fit on this share of the train part (stratified, "
                                                    "seeded; any detector): the sample-efficiency study's knob."),
