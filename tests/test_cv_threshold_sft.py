@@ -100,6 +100,9 @@ def test_sft_cv_fold_models_stop_at_the_kept_epoch(slice_, monkeypatch):
         assert not f["valid"] and f["stop_epoch"] == kept
         assert f["steps"] == math.ceil(f["total"] / 4 * kept) < f["total"]
     assert f"stop at epoch {kept:g}" in det.info_["threshold_from"]
+    cv = det.info_["cv"]
+    assert cv["records"] == len(train) + len(valid) and cv["anomalous"] == int(train["label"].sum() + valid["label"].sum())
+    assert cv["stop_epoch"] == kept and sum(cv["oof_confusion"].values()) == cv["records"]
     assert det.threshold_ is not None
 
 

@@ -121,6 +121,10 @@ def test_cv_threshold_comes_from_out_of_fold_scores():
     y, s = det._cv_scores(*det._cv_plan(prep.part("train"), prep.part("valid"), 3), {})
     assert len(y) == len(prep.part("train")) + len(prep.part("valid"))
     assert det.threshold_ == best_f1_threshold(y, s)
+    from llmad.eval.metrics import compute
+
+    assert det.info_["cv"]["oof_f1"] == round(compute(y, s, det.threshold_).f1, 6)
+    assert det.info_["cv"]["stop_epoch"] is None  # TF-IDF does not early-stop
     # the final model is the one fitted on train: same scores as a valid-threshold fit
     ref = runs.train(prep, "tfidf").detector
     np.testing.assert_allclose(det.decision_function(prep.part("test")), ref.decision_function(prep.part("test")))

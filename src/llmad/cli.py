@@ -464,6 +464,8 @@ def train(
     if "parameters" in det.info_:
         pc = det.info_["parameters"]
         extra = f"; trainable parameters {pc['trainable']:,} of {pc['total']:,} ({pc['percent']}%)"
+    if "cv" in det.info_:
+        extra += f"; out-of-fold F1 at it {det.info_['cv']['oof_f1']:.4f}"
     err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from {det.info_['threshold_from']}{extra}; "
               f"fit {res.fit_seconds:.1f} s)")
 
@@ -537,7 +539,7 @@ def _print_metrics(m: dict):
     out.print(t)
     if m.get("oracle"):
         out.print(f"oracle F1: the best any threshold reaches on the {m['part']} part itself; the gap to F1 is "
-                  "what the validation threshold lost, the rest is ranking")
+                  "what the threshold chosen at training lost, the rest is ranking")
     if "type" in m:
         tm = m["type"]
         ct = Table("true \\ predicted", *tm["classes"],

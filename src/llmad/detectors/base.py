@@ -24,7 +24,7 @@ import pandas as pd
 
 from llmad import LlmadError, __version__
 from llmad.config import from_dict, to_dict
-from llmad.eval.metrics import best_f1_threshold
+from llmad.eval.metrics import best_f1_threshold, compute
 
 CONFIG_FILE = "detector.json"
 FORMAT = "llmad.detector"
@@ -108,12 +108,18 @@ class Detector:
             # (the folds have no validation part of their own)
             fold_options = {**{k: v for k, v in fit_options.items() if k != "checkpoint_dir"},
                             **self._fold_fit_options()}
-            cv = self._cv_scores(*plan, fold_options)
-            self.threshold_ = best_f1_threshold(*cv)
-            how = f"cv ({folds} folds over train+valid, {len(cv[0])} records"
+            y, oof = self._cv_scores(*plan, fold_options)
+            self.threshold_ = best_f1_threshold(y, oof)
+            how = f"cv ({folds} folds over train+valid, {len(y)} records"
             if "stop_epoch" in fold_options:
                 how += f"; fold models stop at epoch {fold_options['stop_epoch']:g}, where validation stopped this one"
             self.info_["threshold_from"] = how + ")"
+            # how the out-of-fold scores looked: a reader can tell a clean cut from a forced one
+            m = compute(y, oof, self.threshold_)
+            self.info_["cv"] = {"folds": int(folds), "records": int(len(y)), "anomalous": int(y.sum()),
+                                "oof_f1": round(float(m.f1), 6), "oof_roc_auc": round(float(m.roc_auc), 6),
+                                "oof_confusion": {k: int(v) for k, v in m.confusion.items()},
+                                "stop_epoch": fold_options.get("stop_epoch")}
             return self
         tune = valid if valid is not None and len(valid) else train
         src = "valid" if tune is valid else "train"
