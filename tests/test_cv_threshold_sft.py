@@ -12,22 +12,7 @@ pytest.importorskip("transformers")
 from llmad import LlmadError  # noqa: E402
 from llmad.models.configs import TrainConfig  # noqa: E402
 from llmad.models.training import train_classifier, trainable_state  # noqa: E402
-
-
-def _model():
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                     max_position_embeddings=32, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                     num_labels=2)
-    return BertForSequenceClassification(cfg)
-
-
-def _data():
-    rng = np.random.default_rng(0)
-    enc = [list(rng.integers(1, 60, rng.integers(4, 12))) for _ in range(60)]
-    return enc, np.array([int(e[0] > 30) for e in enc])
+from tiny_bert import tiny_bert as _model, token_data  # noqa: E402
 
 
 def _state(model):
@@ -35,7 +20,7 @@ def _state(model):
 
 
 def test_stop_epoch_keeps_the_full_schedule_and_stops_where_told():
-    enc, y = _data()
+    enc, y = token_data(60)
     cfg = TrainConfig(epochs=3, batch_size=8, lr=1e-2, early_stopping=0, seed=0)
     steps_per_epoch = math.ceil(len(enc) / cfg.batch_size)
     # the reference: three epochs, a snapshot of the weights at the end of each (the evaluation hook)

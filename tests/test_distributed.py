@@ -5,7 +5,6 @@ import socket
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -16,24 +15,7 @@ import torch.multiprocessing as mp  # noqa: E402
 
 from llmad.models.configs import TrainConfig  # noqa: E402
 from llmad.models.training import train_classifier, trainable_state  # noqa: E402
-
-
-def _model():
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                     max_position_embeddings=32, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                     num_labels=2)
-    return BertForSequenceClassification(cfg)
-
-
-def _data():
-    rng = np.random.default_rng(0)
-    enc = [list(rng.integers(1, 60, rng.integers(4, 12))) for _ in range(64)]
-    y = np.array([int(e[0] > 30) for e in enc])
-    return enc, y
-
+from tiny_bert import tiny_bert as _model, token_data as _data  # noqa: E402
 
 CFG = TrainConfig(epochs=2, batch_size=10, grad_accum=2, lr=1e-2, early_stopping=0, seed=0)
 
