@@ -2,7 +2,7 @@
 
     LLMAD_DATA_DIR=../shared/data python benchmarks/workflow_context.py \
         [--workflows all|a,b] [--seeds 0,1,2] [--lm] [--lm-max-train 8000] [--lm-seeds 0,1,2]
-        [--lm-workflows all|a,b] [--lm-eval-max N] [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
+        [--lm-workflows all|a,b] [--lm-eval-max N] [--lm-template context|context-percentiles] [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
 
 Rows (run split stratified by run category, test part; threshold = max F1 on validation, or with
 ``--threshold cv`` max F1 on out-of-fold scores over train + valid, 5 folds that keep each run whole):
@@ -10,7 +10,8 @@ Rows (run split stratified by run category, test part; threshold = max F1 on val
 - ``gbdt+ctx batch`` / ``gbdt+ctx online``: the same with run context (``--features context``);
 - ``gbdt+ctx type``: the batch-context model trained with ``--target type`` (normal / cpu / hdd); its
   anomaly F1 / ROC-AUC come from 1 − P(normal), and its macro-F1 over the three types is a second table;
-- with ``--lm``: ``minilm-l3`` + LoRA on the fitted ``context`` template (batch), at most
+- with ``--lm``: ``minilm-l3`` + LoRA on the fitted ``context`` template (``--lm-template
+  context-percentiles``: percentile codes instead of deciles; batch), at most
   ``--lm-max-train`` training records (stratified, seeded), 2 epochs, 32 tokens; ``--lm-eval-max N`` evaluates
   early stopping on a stratified sample of N validation records (the threshold still reads all of them).
 Every run goes through the library run API (``llmad.runs``); one JSON line per (workflow, detector, seed)
@@ -39,9 +40,10 @@ ROWS = {
 }
 
 
-def lm_row(max_train: int, epochs: int = 2, eval_max: int | None = None) -> tuple[str, dict]:
+def lm_row(max_train: int, epochs: int = 2, eval_max: int | None = None,
+           template: str = "context") -> tuple[str, dict]:
     train = {"epochs": epochs, "batch_size": 32, **({"eval_max": eval_max} if eval_max else {})}
-    return ("sft", {"backbone": "minilm-l3", "adapter": "lora", "template": "context", "context": "batch",
+    return ("sft", {"backbone": "minilm-l3", "adapter": "lora", "template": template, "context": "batch",
                     "max_length": 32, "max_train": max_train, "train": train})
 
 
@@ -65,6 +67,8 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--lm-workflows", default=None, help="workflows of the LM row (default: --workflows)")
     ap.add_argument("--lm-eval-max", type=int, default=None,
                     help="early stopping of the LM reads at most N validation records (stratified)")
+    ap.add_argument("--lm-template", default="context", choices=("context", "context-percentiles"),
+                    help="text template of the LM row: decile codes (context) or percentile codes")
     ap.add_argument("--rows", default=None, help=f"tree rows to run (default all: {', '.join(ROWS)})")
     ap.add_argument("--threshold", choices=("valid", "cv"), default="valid",
                     help="threshold rule of every row (cv: 5 more fits per row; the LM keeps valid)")
@@ -73,11 +77,11 @@ def main(argv: list[str]) -> None:
     wfs = list(WORKFLOWS) if a.workflows == "all" else a.workflows.split(",")
     seeds = [int(s) for s in a.seeds.split(",")]
     rows = dict(ROWS) if a.rows is None else {r: ROWS[r] for r in a.rows.split(",") if r}
-    lm_name = f"minilm-l3+LoRA context ({a.lm_max_train} rec" + (
+    lm_name = f"minilm-l3+LoRA {a.lm_template} ({a.lm_max_train} rec" + (
         f", >= {a.lm_min_steps} steps" if a.lm_min_steps else "") + (
         f", eval on {a.lm_eval_max})" if a.lm_eval_max else ")")
     if a.lm:
-        rows[lm_name] = lm_row(a.lm_max_train)
+        rows[lm_name] = lm_row(a.lm_max_train, template=a.lm_template)
     lm_seeds = seeds if a.lm_seeds is None else [int(s) for s in a.lm_seeds.split(",")]
     lm_wfs = wfs if a.lm_workflows in (None, "all") else a.lm_workflows.split(",")
     a.out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +99,7 @@ def main(argv: list[str]) -> None:
                 name, cfg = rows[row]
                 if row == lm_name:
                     cfg = lm_row(a.lm_max_train, lm_epochs(len(prep.parts["train"]), a.lm_max_train, a.lm_min_steps),
-                                 a.lm_eval_max)[1]
+                                 a.lm_eval_max, a.lm_template)[1]
                 t0 = time.perf_counter()
                 rule = "valid" if row == lm_name else a.threshold
                 det = runs.train(prep, name, cfg, threshold=rule).detector
