@@ -108,6 +108,7 @@ def main(argv: list[str]) -> None:
                        "f1": m["f1"], "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"], "n_test": m["n"],
                        "type_macro_f1": m["type"]["macro_f1"] if "type" in m else None,
                        "threshold": rule, "n_train": len(prep.parts["train"]), "seconds": round(time.perf_counter() - t0, 1),
+                       "kept_epoch": det.kept_epoch() if hasattr(det, "kept_epoch") else None,
                        "split": "run", "command": "python benchmarks/workflow_context.py " + " ".join(argv)}
                 with open(res_file, "a") as fh:
                     fh.write(json.dumps(rec) + "\n")
