@@ -15,7 +15,6 @@ the windows none of whose messages match the expression (default: HDFS's deletio
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 
@@ -35,20 +34,15 @@ def main() -> None:
                     help="Count windows with no message matching this regex ('' to skip; log models only).")
     args = ap.parse_args()
 
-    from llmad import runs
-    from llmad.detectors import load_detector
+    from model_splits import ModelSplits
+
     from llmad.eval.metrics import best_f1_threshold, compute
 
     pat = re.compile(args.lacking) if args.lacking else None
-    prepared: dict = {}
+    splits = ModelSplits()
     for model in args.models:
-        det = load_detector(model)
-        run = det.run_
-        key = (run["dataset"], run["split"], run["seed"], json.dumps(run.get("log_options"), sort_keys=True))
-        if key not in prepared:
-            prepared[key] = runs.prepare(run["dataset"], split=run["split"], seed=run["seed"],
-                                         log_options=run.get("log_options"))
-        parts = prepared[key].parts
+        det, prep = splits.load(model)
+        parts = prep.parts
         y = {p: parts[p]["label"].to_numpy().astype(int) for p in ("train", "valid", "test")}
         s = {p: np.asarray(det.decision_function(parts[p]), dtype="float64") for p in ("train", "valid", "test")}
         rules = {"valid": best_f1_threshold(y["valid"], s["valid"]),

@@ -27,19 +27,13 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="Also write the rows to this JSON file.")
     args = ap.parse_args()
 
-    from llmad import runs
-    from llmad.detectors import load_detector
+    from model_splits import ModelSplits
 
     pat = re.compile(args.pattern)
-    rows, prepared = [], {}
+    rows, splits = [], ModelSplits()
     for model in args.models:
-        det = load_detector(model)
-        run = det.run_
-        key = (run["dataset"], run["split"], run["seed"], json.dumps(run.get("log_options"), sort_keys=True))
-        if key not in prepared:
-            prepared[key] = runs.prepare(run["dataset"], split=run["split"], seed=run["seed"],
-                                         log_options=run.get("log_options"))
-        parts = prepared[key].parts
+        det, prep = splits.load(model)
+        parts = prep.parts
         for part in args.parts.split(","):
             table = parts[part]
             hit = np.array([any(pat.search(m) for m in ms) for ms in table["messages"]])
