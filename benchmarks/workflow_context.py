@@ -41,9 +41,9 @@ ROWS = {
 
 
 def lm_row(max_train: int, epochs: int = 2, eval_max: int | None = None,
-           template: str = "context") -> tuple[str, dict]:
+           template: str = "context", adapter: str = "lora") -> tuple[str, dict]:
     train = {"epochs": epochs, "batch_size": 32, **({"eval_max": eval_max} if eval_max else {})}
-    return ("sft", {"backbone": "minilm-l3", "adapter": "lora", "template": template, "context": "batch",
+    return ("sft", {"backbone": "minilm-l3", "adapter": adapter, "template": template, "context": "batch",
                     "max_length": 32, "max_train": max_train, "train": train})
 
 
@@ -69,6 +69,8 @@ def main(argv: list[str]) -> None:
                     help="early stopping of the LM reads at most N validation records (stratified)")
     ap.add_argument("--lm-template", default="context", choices=("context", "context-percentiles"),
                     help="text template of the LM row: decile codes (context) or percentile codes")
+    ap.add_argument("--lm-adapter", default="lora", choices=("lora", "full"),
+                    help="how the LM row adapts minilm-l3: LoRA (0.2 M trainable weights) or every weight (17 M)")
     ap.add_argument("--rows", default=None, help=f"tree rows to run (default all: {', '.join(ROWS)})")
     ap.add_argument("--threshold", choices=("valid", "cv"), default="valid",
                     help="threshold rule of every row (cv: 5 more fits per row; the LM keeps valid)")
@@ -77,11 +79,12 @@ def main(argv: list[str]) -> None:
     wfs = list(WORKFLOWS) if a.workflows == "all" else a.workflows.split(",")
     seeds = [int(s) for s in a.seeds.split(",")]
     rows = dict(ROWS) if a.rows is None else {r: ROWS[r] for r in a.rows.split(",") if r}
-    lm_name = f"minilm-l3+LoRA {a.lm_template} ({a.lm_max_train} rec" + (
+    adapter = "LoRA" if a.lm_adapter == "lora" else a.lm_adapter
+    lm_name = f"minilm-l3+{adapter} {a.lm_template} ({a.lm_max_train} rec" + (
         f", >= {a.lm_min_steps} steps" if a.lm_min_steps else "") + (
         f", eval on {a.lm_eval_max})" if a.lm_eval_max else ")")
     if a.lm:
-        rows[lm_name] = lm_row(a.lm_max_train, template=a.lm_template)
+        rows[lm_name] = lm_row(a.lm_max_train, template=a.lm_template, adapter=a.lm_adapter)
     lm_seeds = seeds if a.lm_seeds is None else [int(s) for s in a.lm_seeds.split(",")]
     lm_wfs = wfs if a.lm_workflows in (None, "all") else a.lm_workflows.split(",")
     a.out.mkdir(parents=True, exist_ok=True)
@@ -99,7 +102,7 @@ def main(argv: list[str]) -> None:
                 name, cfg = rows[row]
                 if row == lm_name:
                     cfg = lm_row(a.lm_max_train, lm_epochs(len(prep.parts["train"]), a.lm_max_train, a.lm_min_steps),
-                                 a.lm_eval_max, a.lm_template)[1]
+                                 a.lm_eval_max, a.lm_template, a.lm_adapter)[1]
                 t0 = time.perf_counter()
                 rule = "valid" if row == lm_name else a.threshold
                 det = runs.train(prep, name, cfg, threshold=rule).detector
