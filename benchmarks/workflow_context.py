@@ -2,7 +2,8 @@
 
     LLMAD_DATA_DIR=../shared/data python benchmarks/workflow_context.py \
         [--workflows all|a,b] [--seeds 0,1,2] [--lm] [--lm-max-train 8000] [--lm-seeds 0,1,2]
-        [--lm-workflows all|a,b] [--lm-eval-max N] [--lm-template context|context-percentiles] [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
+        [--lm-workflows all|a,b] [--lm-eval-max N] [--lm-template context|context-percentiles]
+        [--lm-adapter lora|full] [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
 
 Rows (run split stratified by run category, test part; threshold = max F1 on validation, or with
 ``--threshold cv`` max F1 on out-of-fold scores over train + valid, 5 folds that keep each run whole):
@@ -11,7 +12,8 @@ Rows (run split stratified by run category, test part; threshold = max F1 on val
 - ``gbdt+ctx type``: the batch-context model trained with ``--target type`` (normal / cpu / hdd); its
   anomaly F1 / ROC-AUC come from 1 − P(normal), and its macro-F1 over the three types is a second table;
 - with ``--lm``: ``minilm-l3`` + LoRA on the fitted ``context`` template (``--lm-template
-  context-percentiles``: percentile codes instead of deciles; batch), at most
+  context-percentiles``: percentile codes instead of deciles; batch; ``--lm-adapter full`` trains every weight
+  instead of LoRA), at most
   ``--lm-max-train`` training records (stratified, seeded), 2 epochs, 32 tokens; ``--lm-eval-max N`` evaluates
   early stopping on a stratified sample of N validation records (the threshold still reads all of them).
 Every run goes through the library run API (``llmad.runs``); one JSON line per (workflow, detector, seed)
