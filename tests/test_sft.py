@@ -406,3 +406,32 @@ def test_eval_max_evaluates_a_stratified_sample_and_the_threshold_still_sees_all
     assert np.bincount(rare[subsample(1000, rare, None, 50, 0, min_per_class=1)]).tolist() == [50, 1]
     with pytest.raises(LlmadError, match="eval_max"):
         make_detector("sft", train={"eval_max": 1})
+
+
+def test_drop_tokens_keeps_the_ends_and_draws_by_seed():
+    """--token-dropout: the first and last token ([CLS], [SEP]) always stay; the draw depends only on its seed
+    (training seed, epoch, record), so batching and resuming cannot change it; p = 0 keeps every token."""
+    from llmad.models.training import drop_tokens
+
+    ids = list(range(100, 402))
+    assert drop_tokens(ids, 0.0, (0, 0, 1)) is ids and drop_tokens([5, 6], 0.9, (0, 0, 1)) == [5, 6]
+    a = drop_tokens(ids, 0.3, (0, 0, 7))
+    assert a == drop_tokens(ids, 0.3, (0, 0, 7)) and a != drop_tokens(ids, 0.3, (0, 1, 7))
+    assert a[0] == 100 and a[-1] == 401 and a == sorted(a) and set(a) <= set(ids)
+    assert 0.2 < 1 - (len(a) - 2) / 300 < 0.4  # about 30 % of the 300 inner tokens dropped
+    with pytest.raises(LlmadError, match="token_dropout"):
+        make_detector("sft", backbone="minilm-l3", train={"token_dropout": 1.0})
+
+
+def test_token_dropout_changes_training_not_scoring(tiny, tmp_path):
+    """The dropped tokens change what the model is trained on (other weights than without), the setting is saved
+    with the model, and scoring reads every token: a reloaded model scores exactly as the trained one."""
+    train, valid = tiny
+    kw = dict(backbone="minilm-l3", max_length=32, seed=0, inference="torch")
+    plain = make_detector("sft", **kw, train={"epochs": 1, "batch_size": 16}).fit(train, valid)
+    dropped = make_detector("sft", **kw, train={"epochs": 1, "batch_size": 16, "token_dropout": 0.3}).fit(train, valid)
+    assert not np.allclose(plain.decision_function(valid), dropped.decision_function(valid))
+    dropped.save(tmp_path / "m")
+    again = load_detector(tmp_path / "m")
+    assert again.config.train.token_dropout == 0.3
+    np.testing.assert_allclose(again.decision_function(valid), dropped.decision_function(valid), rtol=1e-5, atol=1e-6)

@@ -53,6 +53,10 @@ class TrainConfig:
     grad_accum: int = option(1, "Gradient accumulation steps.")
     warmup_ratio: float = option(0.06, "Fraction of steps of linear warm-up.")
     weight_decay: float = option(0.0, "AdamW weight decay.")
+    token_dropout: float = option(0.0, "Training only: drop each token of a training text (all but the first and "
+                                       "last, e.g. [CLS] and [SEP]) with this probability, drawn afresh for each "
+                                       "record and epoch; a regulariser against learning whole messages by heart. "
+                                       "Validation and scoring read every token.")
     balance: str = option("weights", "Class balance.", ("weights", "oversample", "none"))
     early_stopping: int = option(2, "Evaluations without improvement before stopping (0 = off).")
     monitor: str = option("f1", "Early-stopping metric on validation (the weights of its best evaluation are kept): "
@@ -73,5 +77,7 @@ class TrainConfig:
         check_choices(self)
         if self.epochs <= 0 or self.batch_size < 1 or self.grad_accum < 1:
             raise LlmadError("epochs must be > 0, batch size and gradient accumulation >= 1")
+        if not 0 <= self.token_dropout < 1:
+            raise LlmadError(f"token_dropout must be in [0, 1), not {self.token_dropout}")
         if self.eval_max is not None and self.eval_max < 2:
             raise LlmadError(f"eval_max must be at least 2 validation records, not {self.eval_max}")

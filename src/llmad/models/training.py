@@ -46,6 +46,15 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype)
 
 
+def drop_tokens(ids: list[int], p: float, seed: tuple[int, ...]) -> list[int]:
+    """``ids`` without each inner token (all but the first and last) with probability ``p``; the draw depends only
+    on ``seed`` (e.g. training seed, epoch, record), so it is the same however records are batched or resumed."""
+    if p <= 0 or len(ids) <= 2:
+        return ids
+    keep = np.random.default_rng(seed).random(len(ids) - 2) >= p
+    return [ids[0], *(t for t, k in zip(ids[1:-1], keep) if k), ids[-1]]
+
+
 def pad_batch(encoded: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     n = max(len(e) for e in encoded)
     ids = torch.full((len(encoded), n), pad_id, dtype=torch.long)
@@ -248,7 +257,8 @@ def train_classifier(
                     b = full[rank::n_proc] if n_proc > 1 else full
                     if not len(b):
                         continue
-                    ids, mask = pad_batch([encoded[i] for i in b], pad_id, device)
+                    batch_ids = [drop_tokens(encoded[i], cfg.token_dropout, (cfg.seed, epoch, int(i))) for i in b]
+                    ids, mask = pad_batch(batch_ids, pad_id, device)
                     y = torch.as_tensor(labels[b], device=device)
                     with autocast(device, cfg.precision):
                         logits = model(input_ids=ids, attention_mask=mask).logits
