@@ -3,7 +3,7 @@
     LLMAD_DATA_DIR=../shared/data python benchmarks/workflow_context.py \
         [--workflows all|a,b] [--seeds 0,1,2] [--lm] [--lm-max-train 8000] [--lm-seeds 0,1,2]
         [--lm-workflows all|a,b] [--lm-eval-max N] [--lm-template context|context-percentiles]
-        [--lm-adapter lora|full] [--lm-backbone minilm-l3|minilm] [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
+        [--lm-adapter lora|full] [--lm-backbone minilm-l3|minilm] [--lm-early-stopping N] [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
 
 Rows (run split stratified by run category, test part; threshold = max F1 on validation, or with
 ``--threshold cv`` max F1 on out-of-fold scores over train + valid, 5 folds that keep each run whole):
@@ -13,7 +13,8 @@ Rows (run split stratified by run category, test part; threshold = max F1 on val
   anomaly F1 / ROC-AUC come from 1 − P(normal), and its macro-F1 over the three types is a second table;
 - with ``--lm``: ``minilm-l3`` + LoRA on the fitted ``context`` template (``--lm-template
   context-percentiles``: percentile codes instead of deciles; batch; ``--lm-adapter full`` trains every weight
-  instead of LoRA; ``--lm-backbone minilm`` reads with all 6 layers of all-MiniLM-L6-v2), at most
+  instead of LoRA; ``--lm-backbone minilm`` reads with all 6 layers of all-MiniLM-L6-v2; ``--lm-early-stopping N``
+  stops after N epochs without a better validation F1, default 2), at most
   ``--lm-max-train`` training records (stratified, seeded), 2 epochs, 32 tokens; ``--lm-eval-max N`` evaluates
   early stopping on a stratified sample of N validation records (the threshold still reads all of them).
 Every run goes through the library run API (``llmad.runs``); one JSON line per (workflow, detector, seed)
@@ -43,8 +44,10 @@ ROWS = {
 
 
 def lm_row(max_train: int, epochs: int = 2, eval_max: int | None = None,
-           template: str = "context", adapter: str = "lora", backbone: str = "minilm-l3") -> tuple[str, dict]:
-    train = {"epochs": epochs, "batch_size": 32, **({"eval_max": eval_max} if eval_max else {})}
+           template: str = "context", adapter: str = "lora", backbone: str = "minilm-l3",
+           early_stopping: int | None = None) -> tuple[str, dict]:
+    train = {"epochs": epochs, "batch_size": 32, **({"eval_max": eval_max} if eval_max else {}),
+             **({"early_stopping": early_stopping} if early_stopping is not None else {})}
     return ("sft", {"backbone": backbone, "adapter": adapter, "template": template, "context": "batch",
                     "max_length": 32, "max_train": max_train, "train": train})
 
@@ -75,6 +78,8 @@ def main(argv: list[str]) -> None:
                     help="how the LM row adapts its backbone: LoRA or every weight")
     ap.add_argument("--lm-backbone", default="minilm-l3", choices=("minilm-l3", "minilm"),
                     help="backbone of the LM row: minilm-l3 (3 layers, 17.6 M weights) or minilm (6 layers, 22.7 M)")
+    ap.add_argument("--lm-early-stopping", type=int, default=None,
+                    help="epochs without a better validation F1 before the LM row stops (default 2; 0 = off)")
     ap.add_argument("--rows", default=None, help=f"tree rows to run (default all: {', '.join(ROWS)})")
     ap.add_argument("--threshold", choices=("valid", "cv"), default="valid",
                     help="threshold rule of every row (cv: 5 more fits per row; the LM keeps valid)")
@@ -86,9 +91,11 @@ def main(argv: list[str]) -> None:
     adapter = "LoRA" if a.lm_adapter == "lora" else a.lm_adapter
     lm_name = f"{a.lm_backbone}+{adapter} {a.lm_template} ({a.lm_max_train} rec" + (
         f", >= {a.lm_min_steps} steps" if a.lm_min_steps else "") + (
+        f", patience {a.lm_early_stopping}" if a.lm_early_stopping is not None else "") + (
         f", eval on {a.lm_eval_max})" if a.lm_eval_max else ")")
     if a.lm:
-        rows[lm_name] = lm_row(a.lm_max_train, template=a.lm_template, adapter=a.lm_adapter, backbone=a.lm_backbone)
+        rows[lm_name] = lm_row(a.lm_max_train, template=a.lm_template, adapter=a.lm_adapter, backbone=a.lm_backbone,
+                               early_stopping=a.lm_early_stopping)
     lm_seeds = seeds if a.lm_seeds is None else [int(s) for s in a.lm_seeds.split(",")]
     lm_wfs = wfs if a.lm_workflows in (None, "all") else a.lm_workflows.split(",")
     a.out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +113,7 @@ def main(argv: list[str]) -> None:
                 name, cfg = rows[row]
                 if row == lm_name:
                     cfg = lm_row(a.lm_max_train, lm_epochs(len(prep.parts["train"]), a.lm_max_train, a.lm_min_steps),
-                                 a.lm_eval_max, a.lm_template, a.lm_adapter, a.lm_backbone)[1]
+                                 a.lm_eval_max, a.lm_template, a.lm_adapter, a.lm_backbone, a.lm_early_stopping)[1]
                 t0 = time.perf_counter()
                 rule = "valid" if row == lm_name else a.threshold
                 det = runs.train(prep, name, cfg, threshold=rule).detector
