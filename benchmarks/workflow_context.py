@@ -3,7 +3,8 @@
     LLMAD_DATA_DIR=../shared/data python benchmarks/workflow_context.py \
         [--workflows all|a,b] [--seeds 0,1,2] [--lm] [--lm-max-train 8000] [--lm-seeds 0,1,2]
         [--lm-workflows all|a,b] [--lm-eval-max N] [--lm-template context|context-percentiles]
-        [--lm-adapter lora|full] [--lm-backbone minilm-l3|minilm] [--lm-early-stopping N] [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
+        [--lm-adapter lora|full] [--lm-backbone minilm-l3|minilm] [--lm-early-stopping N]
+        [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
 
 Rows (run split stratified by run category, test part; threshold = max F1 on validation, or with
 ``--threshold cv`` max F1 on out-of-fold scores over train + valid, 5 folds that keep each run whole):
@@ -14,7 +15,7 @@ Rows (run split stratified by run category, test part; threshold = max F1 on val
 - with ``--lm``: ``minilm-l3`` + LoRA on the fitted ``context`` template (``--lm-template
   context-percentiles``: percentile codes instead of deciles; batch; ``--lm-adapter full`` trains every weight
   instead of LoRA; ``--lm-backbone minilm`` reads with all 6 layers of all-MiniLM-L6-v2; ``--lm-early-stopping N``
-  stops after N epochs without a better validation F1, default 2), at most
+  stops after N epochs without a better validation F1, default the library's), at most
   ``--lm-max-train`` training records (stratified, seeded), 2 epochs, 32 tokens; ``--lm-eval-max N`` evaluates
   early stopping on a stratified sample of N validation records (the threshold still reads all of them).
 Every run goes through the library run API (``llmad.runs``); one JSON line per (workflow, detector, seed)
@@ -34,6 +35,7 @@ import numpy as np
 
 from llmad import runs
 from llmad.data.flowbench import WORKFLOWS
+from llmad.models.configs import TrainConfig
 
 ROWS = {
     "gbdt": ("gbdt", {}),
@@ -79,7 +81,8 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--lm-backbone", default="minilm-l3", choices=("minilm-l3", "minilm"),
                     help="backbone of the LM row: minilm-l3 (3 layers, 17.6 M weights) or minilm (6 layers, 22.7 M)")
     ap.add_argument("--lm-early-stopping", type=int, default=None,
-                    help="epochs without a better validation F1 before the LM row stops (default 2; 0 = off)")
+                    help="epochs without a better validation F1 before the LM row stops "
+                         f"(default {TrainConfig().early_stopping}; 0 = off)")
     ap.add_argument("--rows", default=None, help=f"tree rows to run (default all: {', '.join(ROWS)})")
     ap.add_argument("--threshold", choices=("valid", "cv"), default="valid",
                     help="threshold rule of every row (cv: 5 more fits per row; the LM keeps valid)")
