@@ -398,6 +398,10 @@ def train(
     threshold_folds: int = typer.Option(5, help="Folds of the cv threshold."),
     train_fraction: Optional[float] = typer.Option(None, help="Fit on this share of the train part (stratified, "
                                                    "seeded; any detector): the sample-efficiency study's knob."),
+    train_prefixes: Optional[float] = typer.Option(None, help="Logs with sessions: also train on this share of "
+                                                   "the normal training sessions cut at a random moment of their "
+                                                   "life (what a live monitor sees of an open session; any "
+                                                   "detector, seeded by --seed)."),
     init: Optional[Path] = typer.Option(None, help="[sft] Start from the weights of this saved sft model (same "
                                         "backbone, adapter and target): continued training, transfer."),
     inference: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "inference")),
@@ -456,7 +460,7 @@ def train(
                                               text, fields),
                      checkpoint_dir=checkpoint_dir, reporter=REPORTER, command=_command(),
                      threshold=threshold, threshold_folds=threshold_folds, train_fraction=train_fraction,
-                     init=init)
+                     init=init, train_prefixes=train_prefixes)
     det = res.detector
     from llmad.models.distributed import is_main
 
@@ -468,6 +472,9 @@ def train(
         extra = f"; trainable parameters {pc['trainable']:,} of {pc['total']:,} ({pc['percent']}%)"
     if "cv" in det.info_:
         extra += f"; out-of-fold F1 at it {det.info_['cv']['oof_f1']:.4f}"
+    if "train_prefixes" in det.run_:
+        pf = det.run_["train_prefixes"]
+        extra += f"; trained on {pf['added']:,} cut copies of {pf['eligible']:,} normal sessions too"
     err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from {det.info_['threshold_from']}{extra}; "
               f"fit {res.fit_seconds:.1f} s)")
 

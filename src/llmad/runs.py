@@ -107,7 +107,7 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
           seed: int = 0, out: str | Path | None = None, log_options: Any = None,
           checkpoint_dir: str | Path | None = None, reporter: Reporter = SILENT, command: str | None = None,
           threshold: str = "valid", threshold_folds: int = 5, train_fraction: float | None = None,
-          init: str | Path | None = None, **overrides: Any) -> TrainResult:
+          init: str | Path | None = None, train_prefixes: float | None = None, **overrides: Any) -> TrainResult:
     """Fit ``detector`` (a name) with ``config`` (dict or config object; ``overrides`` on top) on the train
     part, choose its threshold, and save it to ``out`` when given.
 
@@ -118,6 +118,10 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
     validation part and the threshold rule are unchanged) — what the sample-efficiency study varies.
     ``init``: a saved model of the same detector whose learnt weights training starts from (the fine-tuned
     language model: continued training, for the forgetting and transfer studies).
+    ``train_prefixes``: logs with session windows only; add a copy of this share of the normal training
+    sessions, each cut at a random moment of its life (:mod:`llmad.data.logs.prefixes`, seeded by ``seed``):
+    what a live monitor, or a log that ends, shows of a session that is still open. Validation, test and the
+    threshold rule are unchanged.
 
     ``seed`` seeds the split, and the detector too unless its configuration names a seed.
     ``dataset`` may be a :class:`Prepared` (already loaded and split) to train several detectors on one load.
@@ -144,6 +148,16 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
     n_train_part = len(train_part)
     if train_fraction is not None:
         train_part = fraction_of(train_part, train_fraction, prep.seed)
+    prefixes = None
+    if train_prefixes is not None:
+        if not prep.is_logs:
+            raise LlmadError("train_prefixes (--train-prefixes) cuts log sessions; a Flow-Bench job is one record")
+        if threshold == "cv":
+            raise LlmadError("train_prefixes does not go with the cv threshold: a session's cut copy and the "
+                             "session itself could fall in different folds")
+        from llmad.data.logs.prefixes import add_normal_prefixes
+
+        train_part, prefixes = add_normal_prefixes(train_part, train_prefixes, prep.seed)
     t0 = time.perf_counter()
     what = f"training {detector} on {len(train_part):,} records"
     if threshold == "cv":
@@ -159,6 +173,8 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
                                       "note": f"stratified sample of the train part (seed {prep.seed})"}
     if init is not None:
         det.run_["init"] = str(init)
+    if prefixes is not None:
+        det.run_["train_prefixes"] = prefixes
     # the whole train part, even when a fraction or a cap was fitted: its other records are not unseen data
     det.seen_ = overlap.record(prep.dataset, prep.split, prep.seed, {"train": prep.part("train"),
                                                                        "valid": valid_part})

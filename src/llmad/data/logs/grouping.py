@@ -166,8 +166,10 @@ def session_windows(lines: pd.DataFrame, train: float = 0.7, valid: float = 0.1,
 
     ``lines['sessions']`` holds the ids of each line. A line with two ids is in both sessions.
     Labels: ``session_labels[id]`` when given (missing ids are normal), else any anomalous line.
-    The windows get ``start`` / ``end`` (their first and last line on :func:`session_clock`), and
-    ``attrs["session_gaps"]`` the gaps between consecutive lines of the train sessions (all when unsplit).
+    The windows get ``start`` / ``end`` (their first and last line on :func:`session_clock`), ``times`` (every
+    line's place on that clock, in the order of ``messages``: what a cut by time reads, see
+    :mod:`llmad.data.logs.prefixes`), and ``attrs["session_gaps"]`` the gaps between consecutive lines of the
+    train sessions (all when unsplit).
     """
     members: dict[str, list[int]] = {}
     outside = 0
@@ -189,6 +191,7 @@ def session_windows(lines: pd.DataFrame, train: float = 0.7, valid: float = 0.1,
     clock, unit = session_clock(lines)
     w["start"] = [float(clock[ix].min()) for ix in idx]
     w["end"] = [float(clock[ix].max()) for ix in idx]
+    w["times"] = [clock[ix].tolist() for ix in idx]
     fit_part = "train" if split else "all"
     gaps = [np.diff(np.sort(clock[ix])) for ix, s in zip(idx, order) if part_of[s] == fit_part and len(ix) > 1]
     w.attrs["session_gaps"] = (np.concatenate(gaps) if gaps else np.zeros(0), unit)
