@@ -157,7 +157,8 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
                              "session itself could fall in different folds")
         from llmad.data.logs.prefixes import add_normal_prefixes
 
-        train_part, prefixes = add_normal_prefixes(train_part, train_prefixes, prep.seed)
+        train_part, prefixes = add_normal_prefixes(train_part, train_prefixes, prep.seed,
+                                                   prep.log_options.masked_text())
     t0 = time.perf_counter()
     what = f"training {detector} on {len(train_part):,} records"
     if threshold == "cv":
@@ -356,7 +357,6 @@ def sample_part(det: Detector, data: pd.DataFrame, limit: int, seed: int, balanc
 def _perturbed(data: pd.DataFrame, perturbation: Any, part: str, prep: Prepared) -> pd.DataFrame:
     from llmad.data.logs.options import LogOptions
     from llmad.data.logs.perturb import perturb
-    from llmad.data.logs.text import TextConfig
 
     if part != "test":
         raise LlmadError("perturbations apply to the test part only")
@@ -368,7 +368,7 @@ def _perturbed(data: pd.DataFrame, perturbation: Any, part: str, prep: Prepared)
         return perturb_records(data, perturbation.kind, perturbation.ratio, perturbation.seed)
     opts = prep.log_options or LogOptions()
     # the messages are rewritten; the model's own text layer renders them in its mode (templates are matched)
-    return perturb(data, perturbation, TextConfig("masked", opts.separator, opts.collapse_repeats, opts.max_chars))
+    return perturb(data, perturbation, opts.masked_text())
 
 
 LOG_READ_KEYS = ("format", "grouping", "window", "step", "labels")

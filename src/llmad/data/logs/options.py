@@ -49,5 +49,11 @@ class LogOptions:
     def field_list(self) -> tuple[str, ...]:
         return tuple(f.strip() for f in (self.fields or "").split(",") if f.strip())
 
+    def masked_text(self):
+        """The :class:`~llmad.data.logs.text.TextConfig` of a window's ``text`` column (always masked messages)."""
+        from llmad.data.logs.text import TextConfig
+
+        return TextConfig("masked", self.separator, self.collapse_repeats, self.max_chars)
+
     def merged(self, **over) -> LogOptions:
         return replace(self, **{k: v for k, v in over.items() if v is not None})

@@ -24,9 +24,11 @@ from llmad import LlmadError
 from llmad.data.logs.text import TextConfig, render_all
 
 
-def add_normal_prefixes(train: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, dict]:
+def add_normal_prefixes(train: pd.DataFrame, share: float, seed: int,
+                        text: TextConfig = TextConfig()) -> tuple[pd.DataFrame, dict]:
     """``train`` with a time-cut copy of ``share`` of its normal sessions appended (chosen and cut with a
-    generator seeded by ``seed``), and a summary of what was added.
+    generator seeded by ``seed``), and a summary of what was added. A copy's ``text`` column is rendered
+    with ``text`` (the reading options' :meth:`~llmad.data.logs.options.LogOptions.masked_text`).
 
     Needs session windows (a ``times`` column: every line's place on the session clock); fixed and time
     windows are already pieces cut from a stream, so there is no session life to cut. A session is eligible
@@ -44,9 +46,6 @@ def add_normal_prefixes(train: pd.DataFrame, share: float, seed: int) -> tuple[p
     rng = np.random.RandomState(seed)
     n = int(round(share * len(eligible)))
     chosen = np.sort(rng.choice(eligible, size=n, replace=False)) if n else np.zeros(0, dtype=int)
-    text_opts = train.attrs.get("logs", {}).get("text", {})
-    tcfg = TextConfig("masked", text_opts.get("separator", " | "), text_opts.get("collapse_repeats", True),
-                      text_opts.get("max_chars"))
     rows = train.iloc[chosen].copy()
     msgs, cut_times, kept = [], [], []
     for i in chosen:
@@ -65,7 +64,7 @@ def add_normal_prefixes(train: pd.DataFrame, share: float, seed: int) -> tuple[p
     if "end" in rows.columns:
         rows["end"] = [max(t) for t in cut_times] if cut_times else []
     if "text" in rows.columns:
-        rows["text"] = render_all(msgs, tcfg)[0]
+        rows["text"] = render_all(msgs, text)[0]
     out = pd.concat([train.assign(prefix_of=-1), rows], ignore_index=True)
     out.attrs = train.attrs
     full = [len(times[i]) for i in chosen]

@@ -14,7 +14,7 @@ from llmad.data.logs.grouping import fixed_windows, mark_edges, session_clock, s
 from llmad.data.logs.labels import read_session_labels
 from llmad.data.logs.lines import read_lines
 from llmad.data.logs.options import LogOptions
-from llmad.data.logs.text import TextConfig, render_all
+from llmad.data.logs.text import render_all
 from llmad.data.logs.windows import grouping_of
 
 Progress = Callable[[int, int], None] | None
@@ -59,7 +59,7 @@ def file_windows(path: str | Path, opts: LogOptions, progress: Progress = None,
             time_windows(lines, g.window, g.stride)
         outside = 0
         edges = None
-    tcfg = TextConfig("masked", opts.separator, opts.collapse_repeats, opts.max_chars)
+    tcfg = opts.masked_text()
     texts, cut = render_all(w["messages"].tolist(), tcfg)
     w["text"] = texts
     w.attrs = {"logs": {"sources": summaries, "lines": int(len(lines)), "windows": int(len(w)),

@@ -56,7 +56,7 @@ def finish_windows(w: pd.DataFrame, info: dict, opts: LogOptions, default_text: 
     shows); a model's own text layer (:mod:`llmad.text.layer`) renders what it reads from ``messages`` with
     the settings recorded in ``attrs["logs"]["text"]`` (``opts.text``, else the dataset's ``default_text``),
     mining drain3 templates on train when asked."""
-    tcfg = TextConfig("masked", opts.separator, opts.collapse_repeats, opts.max_chars)
+    tcfg = opts.masked_text()
     mode = opts.text or default_text
     TextConfig(mode)  # validates the mode
     texts, cut = render_all(w["messages"].tolist(), tcfg)
