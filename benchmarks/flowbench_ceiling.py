@@ -16,6 +16,10 @@ run split and the same validation threshold, what the information in one job rec
   ``context`` against ``context-fields`` is what the template's choice of fields loses, ``context-fields``
   against ``context-codes`` what binning into deciles loses.
 - ``context-percentile-codes``: what the `context-percentiles` template says (the same fields in 100 bins).
+- ``context-percentile-scrambled``: the same codes, each field's 100 codes renamed by a fixed random permutation
+  (seeded by ``--seed``): the same information with the order of the codes taken away, which is how a model
+  that reads each code as a symbol sees them. Against ``context-percentile-codes`` it tells what order is
+  worth to the trees.
 
 No host, site or node column enters any of them. Usage (one line per workflow and feature set):
 
@@ -41,7 +45,13 @@ PEERS = ("runtime", "kickstart_executables_cpu_time", "stage_in_delay", "stage_o
          "kickstart_online_iowait", "stage_in_effective_bytes_per_sec")
 
 
-def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> np.ndarray:
+def scramble(n_fields: int, seed: int) -> np.ndarray:
+    """One fixed random renaming of the 100 percentile codes per field (row j: new name of code c at [j, c])."""
+    return np.random.default_rng(seed).permuted(np.tile(np.arange(100), (n_fields, 1)), axis=1)
+
+
+def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict,
+             perms: np.ndarray | None = None) -> np.ndarray:
     tr = np.array([vocab.setdefault(t, len(vocab)) for t in _transformations(part)], dtype=float)
     if kind == "paper":
         return part[list(PAPER_FEATURES)].to_numpy(float)
@@ -49,10 +59,13 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> 
         return part[feature_columns(part, "context")].to_numpy(float)
     if kind == "context-fields":
         return np.column_stack([part[list(CONTEXT_FIELDS)].to_numpy(float), tr])
-    if kind in ("deciles", "context-codes", "context-percentile-codes"):
+    if kind in ("deciles", "context-codes", "context-percentile-codes", "context-percentile-scrambled"):
         template = {"deciles": "deciles", "context-codes": "context"}.get(kind, "context-percentiles")
         rows = [t.split()[:-1] for t in render(part, template, state)]
         x = np.array([[np.nan if c == "-" else float(c) for c in r] for r in rows])
+        if kind == "context-percentile-scrambled":  # the same renaming for every part
+            x = np.column_stack([np.where(np.isnan(col), np.nan, perms[j][np.nan_to_num(col).astype(int)])
+                                 for j, col in enumerate(x.T)])
         return np.column_stack([x, tr])
     cols = [part[c].to_numpy(float) for c in PAPER_FEATURES]
     cols += [peer_ratio(part, "runtime"), peer_ratio(part, "kickstart_executables_cpu_time"), tr]
@@ -70,7 +83,7 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict) -> 
 
 
 KINDS = ("paper", "deciles", "compact", "rich", "context", "context-codes", "context-fields",
-         "context-percentile-codes")
+         "context-percentile-codes", "context-percentile-scrambled")
 
 
 def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4], max_train: int | None = None) -> None:
@@ -93,12 +106,15 @@ def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4]
         states = {"deciles": fit_template("deciles", parts["train"])}
         if "context-codes" in kinds:
             states["context-codes"] = fit_template("context", parts["train"])
-        if "context-percentile-codes" in kinds:
+        if "context-percentile-codes" in kinds or "context-percentile-scrambled" in kinds:
             states["context-percentile-codes"] = fit_template("context-percentiles", parts["train"])
         for kind in kinds:
             vocab: dict = {}
             state = states.get(kind, states["deciles"])
-            x = {k: features(p, kind, state, vocab) for k, p in parts.items()}
+            perms = None
+            if kind == "context-percentile-scrambled":
+                state, perms = states["context-percentile-codes"], scramble(len(CONTEXT_FIELDS), seed)
+            x = {k: features(p, kind, state, vocab, perms) for k, p in parts.items()}
             params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "seed": seed,
                       "deterministic": True, "force_row_wise": True, "num_threads": 2, "verbosity": -1}
             booster = lgb.train(params, lgb.Dataset(x["train"], label=parts["train"]["label"].to_numpy()), 300)

@@ -2,7 +2,8 @@
 
     LLMAD_DATA_DIR=../shared/data python benchmarks/workflow_context.py \
         [--workflows all|a,b] [--seeds 0,1,2] [--lm] [--lm-max-train 8000] [--lm-seeds 0,1,2]
-        [--lm-workflows all|a,b] [--lm-eval-max N] [--lm-template context|context-percentiles]
+        [--lm-workflows all|a,b] [--lm-eval-max N] [--lm-template context|context-percentiles|context-digits]
+        [--lm-max-length N]
         [--lm-adapter lora|full] [--lm-backbone minilm-l3|minilm] [--lm-early-stopping N]
         [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
 
@@ -13,11 +14,13 @@ Rows (run split stratified by run category, test part; threshold = max F1 on val
 - ``gbdt+ctx type``: the batch-context model trained with ``--target type`` (normal / cpu / hdd); its
   anomaly F1 / ROC-AUC come from 1 − P(normal), and its macro-F1 over the three types is a second table;
 - with ``--lm``: ``minilm-l3`` + LoRA on the fitted ``context`` template (``--lm-template
-  context-percentiles``: percentile codes instead of deciles; batch; ``--lm-adapter full`` trains every weight
+  context-percentiles``: percentile codes instead of deciles, ``context-digits``: the percentile codes as two
+  digits each, read in 64 tokens; batch; ``--lm-adapter full`` trains every weight
   instead of LoRA; ``--lm-backbone minilm`` reads with all 6 layers of all-MiniLM-L6-v2; ``--lm-early-stopping N``
   stops after N epochs without a better validation F1, default the library's), at most
-  ``--lm-max-train`` training records (stratified, seeded), 2 epochs, 32 tokens; ``--lm-eval-max N`` evaluates
-  early stopping on a stratified sample of N validation records (the threshold still reads all of them).
+  ``--lm-max-train`` training records (stratified, seeded), 2 epochs, 32 tokens (``--lm-max-length``);
+  ``--lm-eval-max N`` evaluates early stopping on a stratified sample of N validation records (the threshold
+  still reads all of them).
 Every run goes through the library run API (``llmad.runs``); one JSON line per (workflow, detector, seed)
 is appended to ``<out>/results.jsonl`` (a rerun skips what is there), and the mean ± std table is printed
 as Markdown.
@@ -47,11 +50,16 @@ ROWS = {
 
 def lm_row(max_train: int, epochs: int = 2, eval_max: int | None = None,
            template: str = "context", adapter: str = "lora", backbone: str = "minilm-l3",
-           early_stopping: int | None = None) -> tuple[str, dict]:
+           early_stopping: int | None = None, max_length: int | None = None) -> tuple[str, dict]:
     train = {"epochs": epochs, "batch_size": 32, **({"eval_max": eval_max} if eval_max else {}),
              **({"early_stopping": early_stopping} if early_stopping is not None else {})}
     return ("sft", {"backbone": backbone, "adapter": adapter, "template": template, "context": "batch",
-                    "max_length": 32, "max_train": max_train, "train": train})
+                    "max_length": max_length or lm_max_length(template), "max_train": max_train, "train": train})
+
+
+def lm_max_length(template: str) -> int:
+    """Tokens the LM row reads: 17 one-token codes and the transformation fit in 32; two digits a code in 64."""
+    return 64 if template == "context-digits" else 32
 
 
 def lm_epochs(n_train: int, max_train: int, min_steps: int | None, batch_size: int = 32) -> int:
@@ -74,8 +82,11 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--lm-workflows", default=None, help="workflows of the LM row (default: --workflows)")
     ap.add_argument("--lm-eval-max", type=int, default=None,
                     help="early stopping of the LM reads at most N validation records (stratified)")
-    ap.add_argument("--lm-template", default="context", choices=("context", "context-percentiles"),
-                    help="text template of the LM row: decile codes (context) or percentile codes")
+    ap.add_argument("--lm-template", default="context", choices=("context", "context-percentiles", "context-digits"),
+                    help="text template of the LM row: decile codes (context), percentile codes, or percentile "
+                         "codes written as two digits")
+    ap.add_argument("--lm-max-length", type=int, default=None,
+                    help="tokens the LM row reads (default 32; 64 with context-digits)")
     ap.add_argument("--lm-adapter", default="lora", choices=("lora", "full"),
                     help="how the LM row adapts its backbone: LoRA or every weight")
     ap.add_argument("--lm-backbone", default="minilm-l3", choices=("minilm-l3", "minilm"),
@@ -95,10 +106,11 @@ def main(argv: list[str]) -> None:
     lm_name = f"{a.lm_backbone}+{adapter} {a.lm_template} ({a.lm_max_train} rec" + (
         f", >= {a.lm_min_steps} steps" if a.lm_min_steps else "") + (
         f", patience {a.lm_early_stopping}" if a.lm_early_stopping is not None else "") + (
+        f", {a.lm_max_length} tokens" if a.lm_max_length else "") + (
         f", eval on {a.lm_eval_max})" if a.lm_eval_max else ")")
     if a.lm:
         rows[lm_name] = lm_row(a.lm_max_train, template=a.lm_template, adapter=a.lm_adapter, backbone=a.lm_backbone,
-                               early_stopping=a.lm_early_stopping)
+                               early_stopping=a.lm_early_stopping, max_length=a.lm_max_length)
     lm_seeds = seeds if a.lm_seeds is None else [int(s) for s in a.lm_seeds.split(",")]
     lm_wfs = wfs if a.lm_workflows in (None, "all") else a.lm_workflows.split(",")
     a.out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +128,8 @@ def main(argv: list[str]) -> None:
                 name, cfg = rows[row]
                 if row == lm_name:
                     cfg = lm_row(a.lm_max_train, lm_epochs(len(prep.parts["train"]), a.lm_max_train, a.lm_min_steps),
-                                 a.lm_eval_max, a.lm_template, a.lm_adapter, a.lm_backbone, a.lm_early_stopping)[1]
+                                 a.lm_eval_max, a.lm_template, a.lm_adapter, a.lm_backbone, a.lm_early_stopping,
+                                 a.lm_max_length)[1]
                 t0 = time.perf_counter()
                 rule = "valid" if row == lm_name else a.threshold
                 det = runs.train(prep, name, cfg, threshold=rule).detector

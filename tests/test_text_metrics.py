@@ -192,12 +192,44 @@ def test_context_percentiles_keep_what_deciles_round_away(sample):
         render(parts["test"], "context", state)
 
 
-def test_context_percentiles_with_a_detector_round_trip(sample, tmp_path):
+def test_context_digits_are_the_percentile_codes_in_two_digits(sample):
+    from llmad.context import add_context
+    from llmad.data.flowbench import load_dag
+    from llmad.data.splits import split
+    from llmad.text import fit_template, needs_fit
+    from llmad.text.records import CONTEXT_FIELDS
+
+    dag = load_dag("sample")
+    parts = {k: add_context(p, "batch", dag) for k, p in split(sample, "run", seed=0).items()}
+    assert needs_fit("context-digits")
+    state = fit_template("context-digits", parts["train"])
+    assert state == fit_template("context-percentiles", parts["train"])  # the same edges, written differently
+    digits = render(parts["test"], "context-digits", state)
+    codes = render(parts["test"], "context-percentiles", state)
+    n = len(CONTEXT_FIELDS)
+    seen = set()
+    for d, c in zip(digits, codes):
+        dt, ct = d.split(), c.split()
+        assert len(dt) == 2 * n + 1 and dt[-1] == ct[-1]  # two tokens a field, then the transformation
+        for j in range(n):
+            tens, ones = dt[2 * j], dt[2 * j + 1]
+            if ct[j] == "-":
+                assert (tens, ones) == ("-", "-")
+            else:
+                assert tens.isdigit() and ones.isdigit() and 10 * int(tens) + int(ones) == int(ct[j])
+                seen.add(int(ct[j]))
+    assert any(v < 10 for v in seen) and any(v >= 10 for v in seen)  # both a leading 0 and two real digits met
+    with pytest.raises(LlmadError, match="not 100"):
+        render(parts["test"], "context-digits", fit_template("context", parts["train"]))
+
+
+@pytest.mark.parametrize("template", ["context-percentiles", "context-digits"])
+def test_context_percentiles_with_a_detector_round_trip(sample, tmp_path, template):
     from llmad import runs
     from llmad.detectors import load_detector
 
     prep = runs.prepare("flowbench/sample")
-    det = runs.train(prep, "tfidf", {"template": "context-percentiles"}, out=tmp_path / "m").detector
+    det = runs.train(prep, "tfidf", {"template": template}, out=tmp_path / "m").detector
     assert det.context_ is not None and det.text_.state["deciles"] == 100
     test = prep.part("test")
     np.testing.assert_allclose(load_detector(tmp_path / "m").decision_function(test), det.decision_function(test))

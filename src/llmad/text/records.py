@@ -11,6 +11,9 @@ transformation in the same run (computed within the table being serialised; no l
 (``ctx_*`` columns: peer ratios, the other jobs on the same worker in the same run): decile codes of the 9
 paper features and 8 context fields, then the transformation. ``context-percentiles`` writes the same fields
 as percentile codes (0-99): each is still one MiniLM token, and it keeps what deciles round away.
+``context-digits`` writes those percentile codes as their two digits (``37`` -> ``3 7``, ``5`` -> ``0 5``): the tens
+digit is the decile, one of ten tokens seen ten times as often as a code, so the order of the codes is in the
+text at two scales instead of being left for the model to learn from a hundred separate tokens.
 
 ``deciles`` is *fitted*: its bin edges are learnt from the training records only (see
 :func:`fit_template`) and travel with the model as JSON.
@@ -269,8 +272,16 @@ def _fit_codes(x: np.ndarray, train: pd.DataFrame, fields: tuple[str, ...], bins
             "global": [_edges(x[:, j], bins) for j in range(x.shape[1])], "by_transformation": per}
 
 
+def _code(c: int) -> str:
+    return "-" if c < 0 else str(c)
+
+
+def _two_digits(c: int) -> str:
+    return "- -" if c < 0 else f"{c // 10} {c % 10}"
+
+
 def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple[str, ...], name: str,
-                  bins: int = _DECILES) -> list[str]:
+                  bins: int = _DECILES, write: Callable[[int], str] = _code) -> list[str]:
     if state.get("fields") != list(fields):
         raise LlmadError(f"{name} template state does not match this version's fields")
     if state.get("deciles") != bins:
@@ -285,7 +296,7 @@ def _render_codes(x: np.ndarray, table: pd.DataFrame, state: dict, fields: tuple
             v = x[rows, j]
             b = np.searchsorted(np.asarray(e, dtype=np.float64), v, side="right")
             codes[rows, j] = np.where(np.isfinite(v), b, -1)
-    return [" ".join("-" if c < 0 else str(c) for c in row) + f" {t}" for row, t in zip(codes.tolist(), tr)]
+    return [" ".join(write(c) for c in row) + f" {t}" for row, t in zip(codes.tolist(), tr)]
 
 
 def _fit_deciles(train: pd.DataFrame) -> dict:
@@ -304,14 +315,15 @@ CONTEXT_FIELDS = PAPER_FEATURES + (
     "ctx_peer_runtime", "ctx_peer_kickstart_executables_cpu_time", "ctx_peer_stage_in_delay",
     "ctx_coloc_runtime", "ctx_coloc_kickstart_executables_cpu_time", "ctx_coloc_stage_in_delay",
     "ctx_coloc_wms_delay", "ctx_overlap_runtime")
-CONTEXT_TEMPLATES = ("context", "context-percentiles")
+CONTEXT_TEMPLATES = ("context", "context-percentiles", "context-digits")
 _PERCENTILES = 100
 
 
 def _context_matrix(table: pd.DataFrame) -> np.ndarray:
     missing = [c for c in CONTEXT_FIELDS if c not in table.columns]
     if missing:
-        raise LlmadError("templates 'context' and 'context-percentiles' read run context (ctx_* columns): "
+        raise LlmadError("templates 'context', 'context-percentiles' and 'context-digits' read run context "
+                         "(ctx_* columns): "
                          "add it with llmad.context.add_context, or let a detector do it")
     if not len(table):
         return np.zeros((0, len(CONTEXT_FIELDS)))
@@ -334,8 +346,14 @@ def _render_context_percentiles(table: pd.DataFrame, state: dict) -> list[str]:
     return _render_codes(_context_matrix(table), table, state, CONTEXT_FIELDS, "context-percentiles", _PERCENTILES)
 
 
+def _render_context_digits(table: pd.DataFrame, state: dict) -> list[str]:
+    return _render_codes(_context_matrix(table), table, state, CONTEXT_FIELDS, "context-digits", _PERCENTILES,
+                         _two_digits)
+
+
 FITTED["context"] = FittedTemplate(_fit_context, _render_context)
 FITTED["context-percentiles"] = FittedTemplate(_fit_context_percentiles, _render_context_percentiles)
+FITTED["context-digits"] = FittedTemplate(_fit_context_percentiles, _render_context_digits)
 
 
 def fit_context_codes(train: pd.DataFrame) -> dict:
