@@ -20,6 +20,8 @@ run split and the same validation threshold, what the information in one job rec
   (seeded by ``--seed``): the same information with the order of the codes taken away, which is how a model
   that reads each code as a symbol sees them. Against ``context-percentile-codes`` it tells what order is
   worth to the trees.
+- ``context-global-codes``: what the `context-percentiles-global` template says (percentile edges over every
+  training job instead of per transformation).
 
 No host, site or node column enters any of them. Usage (one line per workflow and feature set):
 
@@ -59,8 +61,10 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict,
         return part[feature_columns(part, "context")].to_numpy(float)
     if kind == "context-fields":
         return np.column_stack([part[list(CONTEXT_FIELDS)].to_numpy(float), tr])
-    if kind in ("deciles", "context-codes", "context-percentile-codes", "context-percentile-scrambled"):
-        template = {"deciles": "deciles", "context-codes": "context"}.get(kind, "context-percentiles")
+    if kind in ("deciles", "context-codes", "context-percentile-codes", "context-percentile-scrambled",
+                "context-global-codes"):
+        template = {"deciles": "deciles", "context-codes": "context",
+                    "context-global-codes": "context-percentiles-global"}.get(kind, "context-percentiles")
         rows = [t.split()[:-1] for t in render(part, template, state)]
         x = np.array([[np.nan if c == "-" else float(c) for c in r] for r in rows])
         if kind == "context-percentile-scrambled":  # the same renaming for every part
@@ -83,7 +87,7 @@ def features(part: pd.DataFrame, kind: str, state: dict | None, vocab: dict,
 
 
 KINDS = ("paper", "deciles", "compact", "rich", "context", "context-codes", "context-fields",
-         "context-percentile-codes", "context-percentile-scrambled")
+         "context-percentile-codes", "context-percentile-scrambled", "context-global-codes")
 
 
 def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4], max_train: int | None = None) -> None:
@@ -108,6 +112,8 @@ def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4]
             states["context-codes"] = fit_template("context", parts["train"])
         if "context-percentile-codes" in kinds or "context-percentile-scrambled" in kinds:
             states["context-percentile-codes"] = fit_template("context-percentiles", parts["train"])
+        if "context-global-codes" in kinds:
+            states["context-global-codes"] = fit_template("context-percentiles-global", parts["train"])
         for kind in kinds:
             vocab: dict = {}
             state = states.get(kind, states["deciles"])

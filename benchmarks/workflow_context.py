@@ -2,7 +2,7 @@
 
     LLMAD_DATA_DIR=../shared/data python benchmarks/workflow_context.py \
         [--workflows all|a,b] [--seeds 0,1,2] [--lm] [--lm-max-train 8000] [--lm-seeds 0,1,2]
-        [--lm-workflows all|a,b] [--lm-eval-max N] [--lm-template context|context-percentiles|context-digits]
+        [--lm-workflows all|a,b] [--lm-eval-max N] [--lm-template context|context-percentiles|...]
         [--lm-max-length N]
         [--lm-adapter lora|full] [--lm-backbone minilm-l3|minilm] [--lm-early-stopping N]
         [--rows gbdt,...] [--threshold valid|cv] [--out runs/context]
@@ -15,7 +15,8 @@ Rows (run split stratified by run category, test part; threshold = max F1 on val
   anomaly F1 / ROC-AUC come from 1 − P(normal), and its macro-F1 over the three types is a second table;
 - with ``--lm``: ``minilm-l3`` + LoRA on the fitted ``context`` template (``--lm-template
   context-percentiles``: percentile codes instead of deciles, ``context-digits``: the percentile codes as two
-  digits each, read in 64 tokens; batch; ``--lm-adapter full`` trains every weight
+  digits each, read in 64 tokens, ``context-percentiles-global``: percentile codes with edges over all training
+  jobs instead of per transformation; batch; ``--lm-adapter full`` trains every weight
   instead of LoRA; ``--lm-backbone minilm`` reads with all 6 layers of all-MiniLM-L6-v2; ``--lm-early-stopping N``
   stops after N epochs without a better validation F1, default the library's), at most
   ``--lm-max-train`` training records (stratified, seeded), 2 epochs, 32 tokens (``--lm-max-length``);
@@ -82,9 +83,10 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--lm-workflows", default=None, help="workflows of the LM row (default: --workflows)")
     ap.add_argument("--lm-eval-max", type=int, default=None,
                     help="early stopping of the LM reads at most N validation records (stratified)")
-    ap.add_argument("--lm-template", default="context", choices=("context", "context-percentiles", "context-digits"),
-                    help="text template of the LM row: decile codes (context), percentile codes, or percentile "
-                         "codes written as two digits")
+    ap.add_argument("--lm-template", default="context", choices=("context", "context-percentiles", "context-digits",
+                                                          "context-percentiles-global"),
+                    help="text template of the LM row: decile codes (context), percentile codes, percentile "
+                         "codes written as two digits, or percentile codes among all jobs (global edges)")
     ap.add_argument("--lm-max-length", type=int, default=None,
                     help="tokens the LM row reads (default 32; 64 with context-digits)")
     ap.add_argument("--lm-adapter", default="lora", choices=("lora", "full"),

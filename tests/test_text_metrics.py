@@ -223,7 +223,33 @@ def test_context_digits_are_the_percentile_codes_in_two_digits(sample):
         render(parts["test"], "context-digits", fit_template("context", parts["train"]))
 
 
-@pytest.mark.parametrize("template", ["context-percentiles", "context-digits"])
+def test_context_percentiles_global_code_every_job_on_one_scale(sample):
+    from llmad.context import add_context
+    from llmad.data.flowbench import load_dag
+    from llmad.data.splits import split
+    from llmad.text import fit_template
+    from llmad.text.records import CONTEXT_FIELDS
+
+    dag = load_dag("sample")
+    parts = {k: add_context(p, "batch", dag) for k, p in split(sample, "run", seed=0).items()}
+    state = fit_template("context-percentiles-global", parts["train"])
+    assert state["by_transformation"] == {} and state["deciles"] == 100
+    texts = render(parts["test"], "context-percentiles-global", state)
+    codes = np.array([[-1 if c == "-" else int(c) for c in t.split()[:-1]] for t in texts])
+    per = render(parts["test"], "context-percentiles", fit_template("context-percentiles", parts["train"]))
+    assert [t.split()[-1] for t in texts] == [t.split()[-1] for t in per]  # the transformation still ends each text
+    assert texts != per
+    for j, field in enumerate(CONTEXT_FIELDS):  # across every transformation at once, codes rise with the value
+        v = parts["test"][field].to_numpy(float)
+        ok = np.isfinite(v)
+        order = np.argsort(v[ok], kind="stable")
+        assert (np.diff(codes[ok, j][order]) >= 0).all()
+        assert ((codes[:, j] < 0) == ~ok).all()
+    with pytest.raises(LlmadError, match="per-transformation"):
+        render(parts["test"], "context-percentiles-global", fit_template("context-percentiles", parts["train"]))
+
+
+@pytest.mark.parametrize("template", ["context-percentiles", "context-digits", "context-percentiles-global"])
 def test_context_percentiles_with_a_detector_round_trip(sample, tmp_path, template):
     from llmad import runs
     from llmad.detectors import load_detector

@@ -227,7 +227,8 @@ def data_export(
     dataset: str = DATASET_ARG,
     out_file: Path = typer.Option(..., "--out", help="CSV to write (columns text,label)."),
     template: str = typer.Option("paper", help="Text template: paper, readable, readable-peers, compact, deciles, "
-                                 "context, context-percentiles, context-digits (fitted on the train part; run context in batch mode)."),
+                                 "context, context-percentiles, context-digits, context-percentiles-global (fitted on the train "
+                                 "part; run context in batch mode)."),
     split_kind: Optional[str] = typer.Option(None, "--split", help=f"Split: {', '.join(SPLITS)}."),
     part: str = typer.Option("test", help="Part of the split: train, valid, test."),
     seed: int = typer.Option(0, help="Split seed (the 'paper' split always uses 42)."),
@@ -354,8 +355,9 @@ def train(
     adapter: Optional[str] = typer.Option(None, help=_h("sft", AdapterConfig, "kind")),
     template: Optional[str] = typer.Option(None, help="[sft/tfidf] Flow-Bench text template: deciles (sft default), "
                                            "context (deciles + run context), context-percentiles (the same fields "
-                                           "as percentiles), context-digits (each percentile as its two digits), compact, paper, "
-                                           "readable (tfidf default), readable-peers."),
+                                           "as percentiles), context-digits (each percentile as its two digits), "
+                                           "context-percentiles-global (percentiles among all jobs, not per "
+                                           "transformation), compact, paper, readable (tfidf default), readable-peers."),
     max_length: Optional[int] = typer.Option(None, help=_h("sft", SFTConfig, "max_length")),
     layers: Optional[int] = typer.Option(None, help=_h("sft", SFTConfig, "layers")),
     truncation: Optional[str] = typer.Option(None, help=_h("sft", SFTConfig, "truncation")),

@@ -14,7 +14,7 @@ from llmad.models.configs import AdapterConfig, TrainConfig
 
 FEATURE_SETS = ("paper", "context", "all")
 RECORD_TEMPLATES = ("paper", "readable", "readable-peers", "compact", "deciles", "context",
-                    "context-percentiles", "context-digits")
+                    "context-percentiles", "context-digits", "context-percentiles-global")
 CONTEXT_MODES = ("batch", "online")
 TARGETS = ("anomaly", "type")
 TARGET_HELP = ("What to learn: anomaly (normal / anomalous) or type (normal / cpu / hdd: the stress injected on "

@@ -14,6 +14,10 @@ as percentile codes (0-99): each is still one MiniLM token, and it keeps what de
 ``context-digits`` writes those percentile codes as their two digits (``37`` -> ``3 7``, ``5`` -> ``0 5``): the tens
 digit is the decile, one of ten tokens seen ten times as often as a code, so the order of the codes is in the
 text at two scales instead of being left for the model to learn from a hundred separate tokens.
+``context-percentiles-global`` writes percentile codes whose edges come from every training job at once instead of
+from the jobs of the same transformation: a code then says how large a value is among all jobs, and the
+transformation that follows says which job it is. On workflows with few jobs per transformation, per-transformation
+edges fall on a few tied values, and the global ones keep more apart.
 
 ``deciles`` is *fitted*: its bin edges are learnt from the training records only (see
 :func:`fit_template`) and travel with the model as JSON.
@@ -259,13 +263,15 @@ def _edges(values: np.ndarray, bins: int = _DECILES) -> list[float]:
     return [float(e) for e in np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1]))]
 
 
-def _fit_codes(x: np.ndarray, train: pd.DataFrame, fields: tuple[str, ...], bins: int = _DECILES) -> dict:
+def _fit_codes(x: np.ndarray, train: pd.DataFrame, fields: tuple[str, ...], bins: int = _DECILES,
+               per_transformation: bool = True) -> dict:
     """Per transformation (and globally, for transformations unseen in ``train``), the ``bins``-quantile edges
     of each column of ``x``; a value's code is the number of edges at or below it (0 .. bins - 1; tied
-    edges merge, so a column with few distinct values uses fewer codes). The key ``deciles`` holds ``bins``."""
+    edges merge, so a column with few distinct values uses fewer codes). The key ``deciles`` holds ``bins``.
+    With ``per_transformation=False`` every job is coded with the global edges."""
     tr = np.asarray(_transformations(train), dtype=object)
     per = {}
-    for name in sorted(set(tr)):
+    for name in sorted(set(tr)) if per_transformation else ():
         m = tr == name
         per[name] = [_edges(x[m, j], bins) for j in range(x.shape[1])]
     return {"fields": list(fields), "deciles": bins, "n_fit": int(len(train)),
@@ -315,14 +321,14 @@ CONTEXT_FIELDS = PAPER_FEATURES + (
     "ctx_peer_runtime", "ctx_peer_kickstart_executables_cpu_time", "ctx_peer_stage_in_delay",
     "ctx_coloc_runtime", "ctx_coloc_kickstart_executables_cpu_time", "ctx_coloc_stage_in_delay",
     "ctx_coloc_wms_delay", "ctx_overlap_runtime")
-CONTEXT_TEMPLATES = ("context", "context-percentiles", "context-digits")
+CONTEXT_TEMPLATES = ("context", "context-percentiles", "context-digits", "context-percentiles-global")
 _PERCENTILES = 100
 
 
 def _context_matrix(table: pd.DataFrame) -> np.ndarray:
     missing = [c for c in CONTEXT_FIELDS if c not in table.columns]
     if missing:
-        raise LlmadError("templates 'context', 'context-percentiles' and 'context-digits' read run context "
+        raise LlmadError(f"templates {', '.join(map(repr, CONTEXT_TEMPLATES))} read run context "
                          "(ctx_* columns): "
                          "add it with llmad.context.add_context, or let a detector do it")
     if not len(table):
@@ -354,6 +360,20 @@ def _render_context_digits(table: pd.DataFrame, state: dict) -> list[str]:
 FITTED["context"] = FittedTemplate(_fit_context, _render_context)
 FITTED["context-percentiles"] = FittedTemplate(_fit_context_percentiles, _render_context_percentiles)
 FITTED["context-digits"] = FittedTemplate(_fit_context_percentiles, _render_context_digits)
+
+
+def _fit_context_global(train: pd.DataFrame) -> dict:
+    return _fit_codes(_context_matrix(train), train, CONTEXT_FIELDS, _PERCENTILES, per_transformation=False)
+
+
+def _render_context_global(table: pd.DataFrame, state: dict) -> list[str]:
+    if state.get("by_transformation"):
+        raise LlmadError("context-percentiles-global template state holds per-transformation edges")
+    return _render_codes(_context_matrix(table), table, state, CONTEXT_FIELDS, "context-percentiles-global",
+                         _PERCENTILES)
+
+
+FITTED["context-percentiles-global"] = FittedTemplate(_fit_context_global, _render_context_global)
 
 
 def fit_context_codes(train: pd.DataFrame) -> dict:
