@@ -23,7 +23,8 @@ run split and the same validation threshold, what the information in one job rec
 - ``context-global-codes``: what the `context-percentiles-global` template says (percentile edges over every
   training job instead of per transformation).
 
-No host, site or node column enters any of them. Usage (one line per workflow and feature set):
+No host, site or node column enters any of them. Each line also gives ``valid_f1``, the validation F1 at the
+threshold chosen there: what may pick a feature set without reading test labels. Usage (one line per workflow and feature set):
 
     LLMAD_DATA_DIR=../shared/data python benchmarks/flowbench_ceiling.py 1000genome montage predict_future_sales
     ... flowbench_ceiling.py --kinds context,context-codes --seed 1 1000genome
@@ -124,10 +125,12 @@ def main(workflows: list[str], seed: int = 0, kinds: tuple[str, ...] = KINDS[:4]
             params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "seed": seed,
                       "deterministic": True, "force_row_wise": True, "num_threads": 2, "verbosity": -1}
             booster = lgb.train(params, lgb.Dataset(x["train"], label=parts["train"]["label"].to_numpy()), 300)
-            thr = best_f1_threshold(parts["valid"]["label"].to_numpy(), booster.predict(x["valid"]))
+            yv, pv = parts["valid"]["label"].to_numpy(), booster.predict(x["valid"])
+            thr = best_f1_threshold(yv, pv)
             m = compute(parts["test"]["label"].to_numpy(), booster.predict(x["test"]), thr)
             print(json.dumps({"workflow": wf, "features": kind, "n_features": int(x["train"].shape[1]),
                               "f1": round(m.f1, 4), "roc_auc": round(m.roc_auc, 4), "pr_auc": round(m.pr_auc, 4),
+                              "valid_f1": round(compute(yv, pv, thr).f1, 4),
                               "n_test": m.n, "n_train": len(parts["train"]), "n_train_all": n_train_all,
                               "split": "run", "seed": seed}), flush=True)
 
