@@ -24,7 +24,8 @@ run split and the same validation threshold, what the information in one job rec
   training job instead of per transformation).
 
 No host, site or node column enters any of them. Each line also gives ``valid_f1``, the validation F1 at the
-threshold chosen there: what may pick a feature set without reading test labels. Usage (one line per workflow and feature set):
+threshold chosen there: what may pick a feature set without reading test labels. Usage (one line per workflow and
+feature set):
 
     LLMAD_DATA_DIR=../shared/data python benchmarks/flowbench_ceiling.py 1000genome montage predict_future_sales
     ... flowbench_ceiling.py --kinds context,context-codes --seed 1 1000genome

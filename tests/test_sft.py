@@ -435,3 +435,22 @@ def test_token_dropout_changes_training_not_scoring(tiny, tmp_path):
     again = load_detector(tmp_path / "m")
     assert again.config.train.token_dropout == 0.3
     np.testing.assert_allclose(again.decision_function(valid), dropped.decision_function(valid), rtol=1e-5, atol=1e-6)
+
+
+def test_run_api_says_when_training_texts_fill_max_length(tmp_path):
+    from llmad import runs
+
+    class Notes(runs.Reporter):
+        def __init__(self):
+            self.lines = []
+
+        def log(self, message):
+            self.lines.append(message)
+
+    prep = runs.prepare("flowbench/sample")
+    cfg = {"template": "paper", "max_train": 32, "train": {"epochs": 1, "batch_size": 16}}
+    short, full = Notes(), Notes()
+    runs.train(prep, "sft", {**cfg, "max_length": 16}, reporter=short)  # `paper` is about 90 tokens a job
+    runs.train(prep, "sft", {**cfg, "max_length": 256}, reporter=full)
+    assert [n for n in short.lines if n.startswith("note: 32 of 32 training texts (100 %) fill all 16 tokens")]
+    assert not [n for n in full.lines if "--max-length" in n]

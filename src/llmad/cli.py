@@ -227,8 +227,8 @@ def data_export(
     dataset: str = DATASET_ARG,
     out_file: Path = typer.Option(..., "--out", help="CSV to write (columns text,label)."),
     template: str = typer.Option("paper", help="Text template: paper, readable, readable-peers, compact, deciles, "
-                                 "context, context-percentiles, context-digits, context-percentiles-global (fitted on the train "
-                                 "part; run context in batch mode)."),
+                                 "context, context-percentiles, context-digits, context-percentiles-global "
+                                 "(fitted on the train part; run context in batch mode)."),
     split_kind: Optional[str] = typer.Option(None, "--split", help=f"Split: {', '.join(SPLITS)}."),
     part: str = typer.Option("test", help="Part of the split: train, valid, test."),
     seed: int = typer.Option(0, help="Split seed (the 'paper' split always uses 42)."),
@@ -480,11 +480,6 @@ def train(
         extra += f"; trained on {pf['added']:,} cut copies of {pf['eligible']:,} normal sessions too"
     err.print(f"saved {detector} to {out_dir} (threshold {det.threshold_:.4g} from {det.info_['threshold_from']}{extra}; "
               f"fit {res.fit_seconds:.1f} s)")
-    cut, used = det.info_.get("truncated_train", 0), det.info_.get("n_train_used", 0)
-    if cut and used:
-        err.print(f"note: {cut:,} of {used:,} training texts ({100 * cut / used:.0f} %) fill all "
-                  f"{det.config.max_length} tokens of --max-length, so the longer ones were cut "
-                  f"(--truncation {det.config.truncation}); raise --max-length to let the model read them whole")
 
 
 @app.command()

@@ -166,6 +166,7 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
     with reporter.task(what) as update:
         det.fit(train_part, valid_part, progress=update, **fit_options)
     seconds = round(time.perf_counter() - t0, 3)
+    _note_truncation(det, reporter)
     det.run_ = {"dataset": prep.dataset, "split": prep.split, "seed": prep.seed, "n_train": int(len(train_part)),
                 "n_valid": int(len(valid_part)), "fit_seconds": seconds, "command": command,
                 "threshold": threshold}
@@ -192,6 +193,17 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
         if is_main():  # data-parallel: every process holds the same model; one writes it
             det.save(out)
     return TrainResult(det, Path(out) if out is not None else None, prep, seconds, det.run_)
+
+
+def _note_truncation(det: Detector, reporter: Reporter) -> None:
+    """Say when training texts filled the language model's token budget (recorded in ``info_`` either way)."""
+    from llmad.models.distributed import is_main
+
+    cut, used = det.info_.get("truncated_train", 0), det.info_.get("n_train_used", 0)
+    if cut and used and is_main():
+        reporter.log(f"note: {cut:,} of {used:,} training texts ({100 * cut / used:.0f} %) fill all "
+                     f"{det.config.max_length} tokens of --max-length, so the longer ones were cut "
+                     f"(--truncation {det.config.truncation}); raise --max-length to let the model read them whole")
 
 
 # what a member's ``run`` must agree on for its split to be the ensemble's (logs are split by their loader, so
