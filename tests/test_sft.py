@@ -454,3 +454,33 @@ def test_run_api_says_when_training_texts_fill_max_length(tmp_path):
     runs.train(prep, "sft", {**cfg, "max_length": 256}, reporter=full)
     assert [n for n in short.lines if n.startswith("note: 32 of 32 training texts (100 %) fill all 16 tokens")]
     assert not [n for n in full.lines if "--max-length" in n]
+
+
+def test_evaluate_and_score_say_which_records_were_read_cut(tmp_path):
+    """Scoring says how many texts filled the token budget: a count in evaluate's metrics, a ``truncated``
+    column per scored record, a note through the reporter; none of it when every text fits."""
+    from llmad import runs
+
+    class Notes(runs.Reporter):
+        def __init__(self):
+            self.lines = []
+
+        def log(self, message):
+            self.lines.append(message)
+
+    prep = runs.prepare("flowbench/sample")
+    cfg = {"template": "paper", "max_train": 32, "train": {"epochs": 1, "batch_size": 16}}
+    short = runs.train(prep, "sft", {**cfg, "max_length": 16}).detector
+    full = runs.train(prep, "sft", {**cfg, "max_length": 256}).detector
+    notes = Notes()
+    m = runs.evaluate(short, prep, limit=40, reporter=notes)
+    assert m["truncated"]["records"] == m["n"] == 40 and m["truncated"]["max_length"] == 16
+    assert [n for n in notes.lines if n.startswith("note: 40 of 40 test texts (100 %) fill all 16 tokens")]
+    quiet = Notes()
+    assert "truncated" not in runs.evaluate(full, prep, limit=40, reporter=quiet)
+    assert not [n for n in quiet.lines if "tokens" in n]
+    table = prep.part("test").head(12)
+    scored = runs.score(short, table, reporter=notes)
+    assert scored["truncated"].tolist() == [True] * 12
+    assert notes.lines[-1].startswith("note: 12 of 12 scored texts (100 %) fill all 16 tokens")
+    assert not runs.score(full, table)["truncated"].any()

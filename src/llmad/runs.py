@@ -335,6 +335,11 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
         m["labels_floored"] = {"records": int(np.count_nonzero(floored)),
                                "note": "records whose label word was not among the server's top tokens; its "
                                        "log-probability was floored to the smallest returned one"}
+    cut = truncated_count(det, len(data))
+    if cut:
+        m["truncated"] = {"records": cut, "of": int(len(data)), "max_length": int(det.config.max_length),
+                          "note": "records whose text filled all max_length tokens, so the model read them cut"}
+        reporter.log(truncation_note(det, cut, len(data), part))
     m["oracle"] = metrics.oracle(y, scores, part)
     m.update({"split": prep.split, "part": part, "dataset": prep.dataset, "seed": prep.seed,
               "leaky": LEAKY[prep.split], "detector": det.name,
@@ -350,6 +355,19 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
         m["target"] = "type"
         m["type"] = metrics.type_metrics(type_labels(data), proba.argmax(axis=1), TYPES)
     return m
+
+
+def truncated_count(det: Detector, n: int) -> int:
+    """How many of the ``n`` records the last scoring call read cut at the model's token budget (0 for a
+    detector that does not cut its texts)."""
+    cut = det.details_.get("truncated")
+    return int(sum(cut)) if cut is not None and len(cut) == n else 0
+
+
+def truncation_note(det: Detector, cut: int, n: int, what: str = "scored") -> str:
+    return (f"note: {cut:,} of {n:,} {what} texts ({100 * cut / n:.0f} %) fill all {det.config.max_length} tokens "
+            f"of the model's max_length, so the model read them cut (--truncation {det.config.truncation}); "
+            "a model trained with a higher --max-length would read them whole")
 
 
 def sample_part(det: Detector, data: pd.DataFrame, limit: int, seed: int, balanced: bool = False) -> pd.DataFrame:
@@ -455,6 +473,7 @@ def score(model: str | Path | Detector, data: str | Path | pd.DataFrame, *, log_
         if len(values) == len(out):
             out[name] = list(values)
     out.attrs = {"read": read, "threshold": float(det.threshold_)}
+    note_truncated(det, out, reporter)
     overlap.mark(det, out)  # each row's part of the model's, if it has seen it (the ``seen`` column)
     seen = overlap.check(det, out)  # summed up from that column
     if seen is not None:
@@ -518,7 +537,16 @@ def score_files(model: str | Path | Detector, inputs: str | Path | list, *, log_
         for i, f in enumerate(files):
             parts.append(score_file_part(det, f, log_options))
             update(i + 1, len(files))
-    return combine_parts(parts, det)
+    out = combine_parts(parts, det)
+    note_truncated(det, out, reporter)
+    return out
+
+
+def note_truncated(det: Detector, scored: pd.DataFrame, reporter: Reporter) -> None:
+    """Say how many scored rows the model read cut (the ``truncated`` column of :func:`score`)."""
+    cut = int(scored["truncated"].astype(bool).sum()) if "truncated" in scored.columns else 0
+    if cut:
+        reporter.log(truncation_note(det, cut, len(scored)))
 
 
 def score_file_part(det: Detector, path: Path, log_options: Any = None) -> pd.DataFrame:

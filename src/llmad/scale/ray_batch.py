@@ -94,7 +94,9 @@ def score_with_ray(model_dir: str | Path, inputs: Any, *, address: str | None = 
         g = g.drop(columns=[c for c in g.columns if c.startswith("_read_")])
         g.attrs = {"read": read}
         parts.append(g)
-    return runs.combine_parts(parts, det, len(files))
+    res = runs.combine_parts(parts, det, len(files))
+    runs.note_truncated(det, res, reporter)
+    return res
 
 
 __all__ = ["score_with_ray"]

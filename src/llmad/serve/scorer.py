@@ -188,6 +188,8 @@ class Scorer:
                  "n_lines": int(w["n_lines"])}
             if "seen" in scored.columns:  # a session the model was trained or validated on says which part
                 r["seen"] = w["seen"]
+            if "truncated" in scored.columns:  # a language model read the window cut at its token budget
+                r["truncated"] = bool(w["truncated"])
             if self.grouping == "session":
                 r["session"] = w["session"]
                 r["closed_by"] = "timeout" if timed[k] else "flush"
