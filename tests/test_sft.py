@@ -484,3 +484,5 @@ def test_evaluate_and_score_say_which_records_were_read_cut(tmp_path):
     assert scored["truncated"].tolist() == [True] * 12
     assert notes.lines[-1].startswith("note: 12 of 12 scored texts (100 %) fill all 16 tokens")
     assert not runs.score(full, table)["truncated"].any()
+    # one cut text among thousands is not "0 %"
+    assert [runs._share(1, 5600), runs._share(5599, 5600), runs._share(12, 12)] == ["<1 %", ">99 %", "100 %"]

@@ -201,7 +201,7 @@ def _note_truncation(det: Detector, reporter: Reporter) -> None:
 
     cut, used = det.info_.get("truncated_train", 0), det.info_.get("n_train_used", 0)
     if cut and used and is_main():
-        reporter.log(f"note: {cut:,} of {used:,} training texts ({100 * cut / used:.0f} %) fill all "
+        reporter.log(f"note: {cut:,} of {used:,} training texts ({_share(cut, used)}) fill all "
                      f"{det.config.max_length} tokens of --max-length, so the longer ones were cut "
                      f"(--truncation {det.config.truncation}); raise --max-length to let the model read them whole")
 
@@ -357,6 +357,12 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
     return m
 
 
+def _share(part: int, whole: int) -> str:
+    """A percentage for a note: never "0 %" for a count above zero, nor "100 %" short of the whole."""
+    pct = 100 * part / whole
+    return "<1 %" if 0 < pct < 1 else ">99 %" if 99 < pct < 100 else f"{pct:.0f} %"
+
+
 def truncated_count(det: Detector, n: int) -> int:
     """How many of the ``n`` records the last scoring call read cut at the model's token budget (0 for a
     detector that does not cut its texts)."""
@@ -365,7 +371,7 @@ def truncated_count(det: Detector, n: int) -> int:
 
 
 def truncation_note(det: Detector, cut: int, n: int, what: str = "scored") -> str:
-    return (f"note: {cut:,} of {n:,} {what} texts ({100 * cut / n:.0f} %) fill all {det.config.max_length} tokens "
+    return (f"note: {cut:,} of {n:,} {what} texts ({_share(cut, n)}) fill all {det.config.max_length} tokens "
             f"of the model's max_length, so the model read them cut (--truncation {det.config.truncation}); "
             "a model trained with a higher --max-length would read them whole")
 
