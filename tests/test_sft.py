@@ -437,7 +437,9 @@ def test_token_dropout_changes_training_not_scoring(tiny, tmp_path):
     np.testing.assert_allclose(again.decision_function(valid), dropped.decision_function(valid), rtol=1e-5, atol=1e-6)
 
 
-def test_run_api_says_when_training_texts_fill_max_length(tmp_path):
+def test_run_api_says_which_texts_the_model_read_cut(tmp_path):
+    """Training, evaluate and score say how many texts filled the token budget (a note through the reporter;
+    a count in evaluate's metrics; a ``truncated`` column per scored record); none of it when every text fits."""
     from llmad import runs
 
     class Notes(runs.Reporter):
@@ -449,34 +451,14 @@ def test_run_api_says_when_training_texts_fill_max_length(tmp_path):
 
     prep = runs.prepare("flowbench/sample")
     cfg = {"template": "paper", "max_train": 32, "train": {"epochs": 1, "batch_size": 16}}
-    short, full = Notes(), Notes()
-    runs.train(prep, "sft", {**cfg, "max_length": 16}, reporter=short)  # `paper` is about 90 tokens a job
-    runs.train(prep, "sft", {**cfg, "max_length": 256}, reporter=full)
-    assert [n for n in short.lines if n.startswith("note: 32 of 32 training texts (100 %) fill all 16 tokens")]
-    assert not [n for n in full.lines if "--max-length" in n]
-
-
-def test_evaluate_and_score_say_which_records_were_read_cut(tmp_path):
-    """Scoring says how many texts filled the token budget: a count in evaluate's metrics, a ``truncated``
-    column per scored record, a note through the reporter; none of it when every text fits."""
-    from llmad import runs
-
-    class Notes(runs.Reporter):
-        def __init__(self):
-            self.lines = []
-
-        def log(self, message):
-            self.lines.append(message)
-
-    prep = runs.prepare("flowbench/sample")
-    cfg = {"template": "paper", "max_train": 32, "train": {"epochs": 1, "batch_size": 16}}
-    short = runs.train(prep, "sft", {**cfg, "max_length": 16}).detector
-    full = runs.train(prep, "sft", {**cfg, "max_length": 256}).detector
-    notes = Notes()
+    notes, quiet = Notes(), Notes()
+    short = runs.train(prep, "sft", {**cfg, "max_length": 16}, reporter=notes).detector  # `paper`: ~90 tokens a job
+    full = runs.train(prep, "sft", {**cfg, "max_length": 256}, reporter=quiet).detector
+    assert [n for n in notes.lines if n.startswith("note: 32 of 32 training texts (100 %) fill all 16 tokens")]
+    assert not [n for n in quiet.lines if "--max-length" in n]
     m = runs.evaluate(short, prep, limit=40, reporter=notes)
     assert m["truncated"]["records"] == m["n"] == 40 and m["truncated"]["max_length"] == 16
     assert [n for n in notes.lines if n.startswith("note: 40 of 40 test texts (100 %) fill all 16 tokens")]
-    quiet = Notes()
     assert "truncated" not in runs.evaluate(full, prep, limit=40, reporter=quiet)
     assert not [n for n in quiet.lines if "tokens" in n]
     table = prep.part("test").head(12)

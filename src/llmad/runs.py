@@ -201,9 +201,7 @@ def _note_truncation(det: Detector, reporter: Reporter) -> None:
 
     cut, used = det.info_.get("truncated_train", 0), det.info_.get("n_train_used", 0)
     if cut and used and is_main():
-        reporter.log(f"note: {cut:,} of {used:,} training texts ({_share(cut, used)}) fill all "
-                     f"{det.config.max_length} tokens of --max-length, so the longer ones were cut "
-                     f"(--truncation {det.config.truncation}); raise --max-length to let the model read them whole")
+        reporter.log(truncation_note(det, cut, used, "training"))
 
 
 # what a member's ``run`` must agree on for its split to be the ensemble's (logs are split by their loader, so
@@ -371,9 +369,11 @@ def truncated_count(det: Detector, n: int) -> int:
 
 
 def truncation_note(det: Detector, cut: int, n: int, what: str = "scored") -> str:
+    """The one wording of "texts filled the token budget", for training (``what`` = training) and scoring."""
+    fix = ("raise --max-length to let the model read them whole" if what == "training" else
+           "a model trained with a higher --max-length would read them whole")
     return (f"note: {cut:,} of {n:,} {what} texts ({_share(cut, n)}) fill all {det.config.max_length} tokens "
-            f"of the model's max_length, so the model read them cut (--truncation {det.config.truncation}); "
-            "a model trained with a higher --max-length would read them whole")
+            f"of --max-length, so they were read cut (--truncation {det.config.truncation}); {fix}")
 
 
 def sample_part(det: Detector, data: pd.DataFrame, limit: int, seed: int, balanced: bool = False) -> pd.DataFrame:

@@ -228,8 +228,8 @@ class FineTuned(Detector):
         enc = self._encode(list(uniq))
         # which records filled the whole token budget (so were cut): a ``truncated`` column in ``runs.score``,
         # counted by ``runs.evaluate``
-        self.details_ = {"truncated": [bool(c) for c in np.array([len(e) >= self.config.max_length
-                                                                    for e in enc], dtype=bool)[inverse]]}
+        cut = np.array([len(e) >= self.config.max_length for e in enc], dtype=bool)
+        self.details_ = {"truncated": cut[inverse].tolist()}
         order = np.argsort([len(e) for e in enc], kind="stable")
         out = np.zeros((len(uniq), 3 if self.config.target == "type" else 2), dtype=np.float32)
         engine, model = self._inference_model()
