@@ -466,5 +466,12 @@ def test_run_api_says_which_texts_the_model_read_cut(tmp_path):
     assert scored["truncated"].tolist() == [True] * 12
     assert notes.lines[-1].startswith("note: 12 of 12 scored texts (100 %) fill all 16 tokens")
     assert not runs.score(full, table)["truncated"].any()
+    # an ensemble marks what any member read cut, and its note names the members' budgets
+    both = runs.ensemble([short, full]).detector
+    assert runs.score(both, table, reporter=notes)["truncated"].tolist() == [True] * 12
+    assert notes.lines[-1].startswith("note: 12 of 12 scored texts (100 %) fill all the tokens of a member's "
+                                      "--max-length (16, 256), so that member read them cut")
+    assert runs.evaluate(both, prep, limit=40, reporter=notes)["truncated"]["max_length"] == [16, 256]
+    assert not runs.score(runs.ensemble([full, full]).detector, table)["truncated"].any()
     # one cut text among thousands is not "0 %"
     assert [runs._share(1, 5600), runs._share(5599, 5600), runs._share(12, 12)] == ["<1 %", ">99 %", "100 %"]

@@ -335,7 +335,9 @@ def evaluate(model: str | Path | Detector, dataset: str | Prepared | None = None
                                        "log-probability was floored to the smallest returned one"}
     cut = truncated_count(det, len(data))
     if cut:
-        m["truncated"] = {"records": cut, "of": int(len(data)), "max_length": int(det.config.max_length),
+        lengths = sorted({n for n, _ in token_budgets(det)})
+        m["truncated"] = {"records": cut, "of": int(len(data)),
+                          "max_length": lengths[0] if len(lengths) == 1 else lengths,
                           "note": "records whose text filled all max_length tokens, so the model read them cut"}
         reporter.log(truncation_note(det, cut, len(data), part))
     m["oracle"] = metrics.oracle(y, scores, part)
@@ -372,8 +374,24 @@ def truncation_note(det: Detector, cut: int, n: int, what: str = "scored") -> st
     """The one wording of "texts filled the token budget", for training (``what`` = training) and scoring."""
     fix = ("raise --max-length to let the model read them whole" if what == "training" else
            "a model trained with a higher --max-length would read them whole")
-    return (f"note: {cut:,} of {n:,} {what} texts ({_share(cut, n)}) fill all {det.config.max_length} tokens "
-            f"of --max-length, so they were read cut (--truncation {det.config.truncation}); {fix}")
+    budgets = token_budgets(det)
+    if len(budgets) == 1:
+        (length, how), = budgets
+        return (f"note: {cut:,} of {n:,} {what} texts ({_share(cut, n)}) fill all {length} tokens "
+                f"of --max-length, so they were read cut (--truncation {how}); {fix}")
+    lengths = ", ".join(str(x) for x in sorted({x for x, _ in budgets}))
+    return (f"note: {cut:,} of {n:,} {what} texts ({_share(cut, n)}) fill all the tokens of a member's --max-length "
+            f"({lengths}), so that member read them cut; {fix}")
+
+
+def token_budgets(det: Detector) -> list[tuple[int, str]]:
+    """``(max_length, truncation)`` of each language model that reads ``det``'s texts: the detector itself, or
+    an ensemble's members (nested ensembles included), each once."""
+    members = getattr(det, "members_", None)
+    if members:
+        return sorted({b for m in members for b in token_budgets(m)})
+    length = getattr(det.config, "max_length", None)
+    return [(int(length), str(getattr(det.config, "truncation", "head")))] if length is not None else []
 
 
 def sample_part(det: Detector, data: pd.DataFrame, limit: int, seed: int, balanced: bool = False) -> pd.DataFrame:

@@ -9,6 +9,9 @@ on the validation part, like any detector's. Nothing is refitted, so a cv thresh
 
 Saved form: ``detector.json`` (detector ``ensemble``; ``state.members`` lists what each member is) and each
 member's own folder under ``members/0``, ``members/1``, ... — no pickle, as for every detector.
+
+A record that any language-model member read cut at its token budget is marked ``truncated``, as that member
+alone would mark it (``llmad.runs.truncation_note`` names the members' ``--max-length``).
 """
 
 from __future__ import annotations
@@ -69,7 +72,12 @@ class Ensemble(Detector):
     def decision_function(self, x: pd.DataFrame) -> np.ndarray:
         if not self.members_:
             raise LlmadError("ensemble detector is not fitted")
-        return np.mean([m.log_odds(x) for m in self.members_], axis=0)
+        scores = np.mean([m.log_odds(x) for m in self.members_], axis=0)
+        # a record a member read cut at its token budget is marked, as that member would mark it alone
+        cut = [m.details_.get("truncated") for m in self.members_]
+        cut = [c for c in cut if c is not None and len(c) == len(scores)]
+        self.details_ = {"truncated": np.any(cut, axis=0).tolist()} if cut else {}
+        return scores
 
     def _save_state(self, path: Path) -> None:
         for i, m in enumerate(self.members_):
