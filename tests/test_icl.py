@@ -118,6 +118,33 @@ def test_no_test_statistic_reaches_a_prompt():
 
 
 @needs_smollm2
+def test_a_prompt_longer_than_the_models_context_is_refused_naming_the_record():
+    """Nothing is read past the positions the model was trained on, nor cut unsaid: the detector checks every
+    record's prompt (instructions + demonstrations + the record, + the tokens a chain of thought may generate)."""
+    from llmad import runs
+
+    prep = runs.prepare("flowbench/sample")
+    det = runs.train(prep, "icl", {"prompt": "paper-zero", "calibrate": False, "max_valid": 4}).detector
+    lm, pre = det.lm(), det._prefix()
+    assert lm.context_length == 8192  # SmolLM2-135M's max_position_embeddings
+    ok = P.query("Job has runtime 12 s", det.prompt, "jobs")
+    long = P.query(" ".join(["runtime"] * 9000), det.prompt, "jobs")
+    lm.check_prompts(pre, [ok, ok])
+    with pytest.raises(LlmadError, match=r"record 2: its prompt holds [\d,]+ tokens \(instructions and demonstrations "
+                                         r"[\d,]+, the record [\d,]+\), more than the 8,192 of smollm2's context"):
+        lm.check_prompts(pre, [ok, long])
+    with pytest.raises(LlmadError, match="8,200 to generate"):
+        lm.check_prompts(pre, [ok], extra=8200)
+    test = prep.part("test").head(3)
+    before = det.decision_function(test)
+    lm.context_length = 20  # shorter than any prompt here: the first record is named, nothing is scored
+    with pytest.raises(LlmadError, match="record 1: its prompt holds"):
+        det.decision_function(test)
+    lm.context_length = 8192
+    assert np.array_equal(det.decision_function(test), before)
+
+
+@needs_smollm2
 def test_job_text_with_run_context_is_in_words_and_ignores_host_names():
     """context=batch adds the peer and same-worker ratios in words; renaming the hosts of a run changes no prompt,
     and no host name reaches one."""

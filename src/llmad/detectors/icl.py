@@ -205,6 +205,7 @@ class InContext(Detector):
         queries, used = self._queries(texts)
         self.details_ = {"demos": used} if used is not None else {}
         pre, lm = self._prefix(), self.lm()
+        lm.check_prompts(pre, queries)
 
         def compute(part):
             lp = lm.score(pre, part, P.LABELS, batch_size=self.config.batch_size,
@@ -224,6 +225,7 @@ class InContext(Detector):
         if self._anchor_state is None or self._anchor_state[0] != pre:
             kind, prompt = self.info_["kind"], self.prompt
             queries = [P.query(t, prompt, kind) for t in self._guarded([a["text"] for a in self.info_["anchors"]])]
+            self.lm().check_prompts(pre, queries, what="anchor")
             logp = self.lm().distributions(pre, queries, batch_size=self.config.batch_size,
                                            reuse_prefix=self.config.reuse_prefix, progress=progress)
             prob = np.exp(logp.astype("float64"))
@@ -237,6 +239,7 @@ class InContext(Detector):
         pre, prob, neg_entropy = self._anchors()
         labels = np.array([a["label"] for a in self.info_["anchors"]])
         queries = [P.query(t, self.prompt, self.info_["kind"]) for t in self._guarded(texts)]
+        self.lm().check_prompts(pre, queries)
 
         def compute(part):
             logq = self.lm().distributions(pre, part, batch_size=self.config.batch_size,
@@ -270,6 +273,7 @@ class InContext(Detector):
 
         queries, used = self._queries(texts)
         pre, lm = self._prefix(), self.lm()
+        lm.check_prompts(pre, queries, extra=self.config.max_new_tokens)
         reasons = [lm.generate(pre, q, self.config.max_new_tokens, reuse_prefix=self.config.reuse_prefix)
                    for q in queries]
         answers = [parse_answer(r) for r in reasons]

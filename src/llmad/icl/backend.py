@@ -52,6 +52,9 @@ class CausalLM:
         # transformers >= 4.50 projects only the positions asked for onto the vocabulary; scoring needs one a query
         self._keep_arg = "logits_to_keep" if "logits_to_keep" in params else None
         self.last_missing = None  # label words come from the tokenizer, none is ever floored (see http_backend)
+        # the positions the model was trained on: a longer prompt is refused (check_prompts), never read past them
+        cfg = getattr(self.model.config, "get_text_config", lambda: self.model.config)()
+        self.context_length: int | None = getattr(cfg, "max_position_embeddings", None)
         self._prefix_key: str | None = None
         self._prefix_cache = None
         self._prefix_ids = None
@@ -65,6 +68,22 @@ class CausalLM:
 
     def _ids(self, text: str, special: bool) -> list[int]:
         return self.tokenizer(text, add_special_tokens=special).input_ids
+
+    def check_prompts(self, prefix: str, queries: Sequence[str], extra: int = 0, what: str = "record") -> None:
+        """Refuse prompts (``prefix`` + a query, + ``extra`` tokens to generate) longer than the model's context,
+        naming the first such query as ``what`` N (1-based); nothing is ever cut unsaid."""
+        if not self.context_length or not queries:
+            return
+        n_prefix = len(self._ids(prefix, True))
+        lengths = [len(ids) for ids in self.tokenizer(list(queries), add_special_tokens=False).input_ids]
+        for k, n in enumerate(lengths):
+            total = n_prefix + n + extra
+            if total > self.context_length:
+                raise LlmadError(
+                    f"{what} {k + 1}: its prompt holds {total:,} tokens (instructions and demonstrations "
+                    f"{n_prefix:,}, the {what} {n:,}{f', {extra:,} to generate' if extra else ''}), more than the "
+                    f"{self.context_length:,} of {self.name}'s context; score shorter windows (fewer lines a "
+                    "window), use fewer demonstrations, or a model with a longer context")
 
     def _prefix(self, prefix: str):
         import torch

@@ -143,6 +143,10 @@ class OpenAIServer:
         raise LlmadError("kNN prompting needs the whole next-token distribution, which an HTTP server does not "
                          "return (only its top tokens); run the model in-process (no --base-url)")
 
+    def check_prompts(self, prefix: str, queries: Sequence[str], extra: int = 0, what: str = "record") -> None:
+        """Nothing to check here: the server knows its own context and answers a prompt too long for it with
+        an error, which :meth:`_post` reports."""
+
     def generate(self, prefix: str, query: str, max_new_tokens: int = 96, *, reuse_prefix: bool = True) -> str:
         """Greedy continuation of ``prefix + query`` (chain-of-thought reasoning), without the prompt (the server
         keeps its own prompt cache; ``reuse_prefix`` is for the in-process model)."""
