@@ -248,13 +248,13 @@ def test_sft_train_evaluate_detect_cli(tmp_path, sample):
     model = tmp_path / "sft"
     r = llmad("train", "flowbench/sample", "--detector", "sft", "--adapter", "reft", "--max-train", "128",
               "--epochs", "1", "--batch-size", "32", "--max-length", "64", "--layers", "4", "--truncation", "head-tail",
-              "--pooling", "cls", "--eval-max", "40", "--token-dropout", "0.1", "--out", model)
+              "--pooling", "cls", "--eval-max", "40", "--token-dropout", "0.1", "--token-dropout-keep", "2", "--out", model)
     assert "trainable parameters" in r.stderr and "--max-length" not in r.stderr  # deciles fit in 64 tokens
     cfg = json.loads((model / "detector.json").read_text())
     assert cfg["detector"] == "sft" and cfg["config"]["adapter"]["kind"] == "reft" and cfg["config"]["layers"] == 4
     assert cfg["config"]["truncation"] == "head-tail" and cfg["config"]["max_train"] == 128
     assert cfg["config"]["pooling"] == "cls" and cfg["config"]["train"]["eval_max"] == 40
-    assert cfg["config"]["train"]["token_dropout"] == 0.1
+    assert cfg["config"]["train"]["token_dropout"] == 0.1 and cfg["config"]["train"]["token_dropout_keep"] == 2
     m = json.loads(llmad("evaluate", model, "--json").stdout)
     from llmad.data.splits import split
     assert m["detector"] == "sft" and 0 <= m["f1"] <= 1 and m["n"] == len(split(sample, "run", seed=0)["test"])

@@ -419,8 +419,38 @@ def test_drop_tokens_keeps_the_ends_and_draws_by_seed():
     assert a == drop_tokens(ids, 0.3, (0, 0, 7)) and a != drop_tokens(ids, 0.3, (0, 1, 7))
     assert a[0] == 100 and a[-1] == 401 and a == sorted(a) and set(a) <= set(ids)
     assert 0.2 < 1 - (len(a) - 2) / 300 < 0.4  # about 30 % of the 300 inner tokens dropped
+    b = drop_tokens(ids, 0.9, (0, 0, 7), first=4)  # the first 4 ids always stay, the others are drawn
+    assert b[:4] == ids[:4] and b[-1] == 401 and len(b) < 60 and b == sorted(b)
+    assert drop_tokens(ids[:5], 0.9, (0, 0, 7), first=4) == ids[:5]  # nothing left to drop
     with pytest.raises(LlmadError, match="token_dropout"):
         make_detector("sft", backbone="minilm-l3", train={"token_dropout": 1.0})
+    with pytest.raises(LlmadError, match="token_dropout_keep"):
+        make_detector("sft", backbone="minilm-l3", train={"token_dropout_keep": -1})
+
+
+def test_token_dropout_keeps_the_leading_words_whole():
+    """--token-dropout-keep N: the token span of each text's first N words (a log line's --fields) is found with
+    the real tokenizer, word pieces included, and survives every draw while the message's tokens are dropped."""
+    from transformers import AutoTokenizer
+
+    from llmad.models.backbones import materialise, resolve
+    from llmad.models.training import drop_tokens, protected_prefix
+
+    tok = AutoTokenizer.from_pretrained(materialise(resolve("minilm-l3")))
+    texts = ["KERNEL FATAL instruction cache parity error corrected",
+             "APP FATAL ciod: Error reading message prefix after LOAD_MESSAGE on CioStream socket",
+             "LINKCARD   FAILURE   Link PGOOD error latched on link card", "MMCS"]
+    enc = tok(texts, truncation=False, padding=False)["input_ids"]
+    keep = protected_prefix(tok, texts, enc, 2)
+    for t, e, k in zip(texts, enc, keep):
+        head = tok(" ".join(t.split()[:2]), add_special_tokens=False)["input_ids"]
+        expect = min(1 + len(head), len(e) - 1)  # [CLS] + the two words' pieces, never the closing [SEP]
+        assert k == expect and e[1:k] == head[: k - 1]
+        for r in range(20):
+            d = drop_tokens(e, 0.9, (0, r, 3), first=k)
+            assert d[:k] == e[:k] and d[-1] == e[-1]
+    assert keep[2] > 3  # "linkcard failure" is more than two word pieces
+    assert protected_prefix(tok, texts, enc, 0) == [1, 1, 1, 1]
 
 
 def test_token_dropout_changes_training_not_scoring(tiny, tmp_path):

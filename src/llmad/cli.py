@@ -312,7 +312,7 @@ def _drop_none(d: dict) -> dict:
 
 
 _SFT_ONLY = ("adapter", "max_length", "layers", "truncation", "pooling", "epochs", "lr", "grad_accum", "balance",
-             "early_stopping", "monitor", "token_dropout", "eval_every", "eval_max", "max_train", "train_frac", "precision", "lora_r",
+             "early_stopping", "monitor", "token_dropout", "token_dropout_keep", "eval_every", "eval_max", "max_train", "train_frac", "precision", "lora_r",
              "lora_alpha", "lora_dropout", "reft_rank", "reft_layers", "reft_positions", "checkpoint_dir", "init",
              "inference")
 _ICL_ONLY = ("prompt", "shots", "demos", "calibrate", "max_valid", "scoring", "anchors", "neighbours", "base_url",
@@ -370,6 +370,7 @@ def train(
     early_stopping: Optional[int] = typer.Option(None, help=_h("sft", TrainConfig, "early_stopping")),
     monitor: Optional[str] = typer.Option(None, help=_h("sft", TrainConfig, "monitor")),
     token_dropout: Optional[float] = typer.Option(None, help=_h("sft", TrainConfig, "token_dropout")),
+    token_dropout_keep: Optional[int] = typer.Option(None, help=_h("sft", TrainConfig, "token_dropout_keep")),
     eval_every: Optional[int] = typer.Option(None, help=_h("sft", TrainConfig, "eval_every")),
     eval_max: Optional[int] = typer.Option(None, help=_h("sft", TrainConfig, "eval_max")),
     max_train: Optional[int] = typer.Option(None, help=_h("sft", SFTConfig, "max_train")),
@@ -438,7 +439,7 @@ def train(
                                                        "positions": reft_positions})}),
             "train": _drop_none({"epochs": epochs, "lr": lr, "batch_size": batch_size, "grad_accum": grad_accum,
                                  "balance": balance, "early_stopping": early_stopping, "monitor": monitor,
-                                 "token_dropout": token_dropout,
+                                 "token_dropout": token_dropout, "token_dropout_keep": token_dropout_keep,
                                  "eval_every": eval_every, "eval_max": eval_max, "precision": precision})}),
         "tfidf": _drop_none({"template": template, "tune": tune}),
         "icl": _drop_none({"model": backbone, "prompt": prompt, "shots": shots, "demos": demos, "calibrate": calibrate,

@@ -23,7 +23,7 @@ from llmad.eval.metrics import best_f1_threshold, compute
 from llmad.models.adapters import apply_adapter, count_parameters, trainable_state
 from llmad.models.backbones import materialise, resolve
 from llmad.models.onnx_int8 import OnnxInt8Classifier, pick_engine
-from llmad.models.training import pad_batch, seed_everything, train_classifier
+from llmad.models.training import pad_batch, protected_prefix, seed_everything, train_classifier
 
 WEIGHTS = "trainable.safetensors"
 
@@ -146,10 +146,14 @@ class FineTuned(Detector):
             self._load_weights(Path(init), check_config=True)
             self.info_["init"] = str(init)
         self._fit_text(train)
-        enc = self._encode(self._texts(train))
+        texts = self._texts(train)
+        enc = self._encode(texts)
         self.info_["n_train_used"] = int(len(enc))
         self.info_["truncated_train"] = int(sum(len(e) >= c.max_length for e in enc))
         cfg = replace(c.train, seed=c.seed)
+        keep_first = None
+        if cfg.token_dropout > 0 and cfg.token_dropout_keep > 0:
+            keep_first = protected_prefix(self.tokenizer_, texts, enc, cfg.token_dropout_keep)
         evaluate = None
         # a single end-of-training evaluation would only repeat the threshold pass that fit() makes anyway
         single_eval = cfg.epochs <= 1 and not cfg.eval_every
@@ -176,7 +180,7 @@ class FineTuned(Detector):
         try:
             hist = train_classifier(self.model_, enc, y[idx], cfg, c.adapter.kind, self.tokenizer_.pad_token_id,
                                     evaluate=evaluate, checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
-                                    stop_epoch=stop_epoch)
+                                    stop_epoch=stop_epoch, keep_first=keep_first)
         finally:
             self._training = False
         self.info_["training"] = hist

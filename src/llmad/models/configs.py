@@ -57,6 +57,9 @@ class TrainConfig:
                                        "last, e.g. [CLS] and [SEP]) with this probability, drawn afresh for each "
                                        "record and epoch; a regulariser against learning whole messages by heart. "
                                        "Validation and scoring read every token.")
+    token_dropout_keep: int = option(0, "Training only: the first N words of each text that token dropout never "
+                                        "drops (e.g. 2 with --fields Component,Level, so a log line's fields always "
+                                        "stay while its message words are dropped).")
     balance: str = option("weights", "Class balance.", ("weights", "oversample", "none"))
     early_stopping: int = option(2, "Evaluations without improvement before stopping (0 = off).")
     monitor: str = option("f1", "Early-stopping metric on validation (the weights of its best evaluation are kept): "
@@ -79,5 +82,7 @@ class TrainConfig:
             raise LlmadError("epochs must be > 0, batch size and gradient accumulation >= 1")
         if not 0 <= self.token_dropout < 1:
             raise LlmadError(f"token_dropout must be in [0, 1), not {self.token_dropout}")
+        if self.token_dropout_keep < 0:
+            raise LlmadError(f"token_dropout_keep must be >= 0 words, not {self.token_dropout_keep}")
         if self.eval_max is not None and self.eval_max < 2:
             raise LlmadError(f"eval_max must be at least 2 validation records, not {self.eval_max}")

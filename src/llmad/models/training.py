@@ -46,13 +46,34 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def drop_tokens(ids: list[int], p: float, seed: tuple[int, ...]) -> list[int]:
-    """``ids`` without each inner token (all but the first and last) with probability ``p``; the draw depends only
-    on ``seed`` (e.g. training seed, epoch, record), so it is the same however records are batched or resumed."""
-    if p <= 0 or len(ids) <= 2:
+def drop_tokens(ids: list[int], p: float, seed: tuple[int, ...], first: int = 1) -> list[int]:
+    """``ids`` without each inner token (all but the first ``first`` and the last) with probability ``p``; the draw
+    depends only on ``seed`` (e.g. training seed, epoch, record), so it is the same however records are batched or
+    resumed."""
+    first = max(1, int(first))
+    if p <= 0 or len(ids) <= first + 1:
         return ids
-    keep = np.random.default_rng(seed).random(len(ids) - 2) >= p
-    return [ids[0], *(t for t, k in zip(ids[1:-1], keep) if k), ids[-1]]
+    keep = np.random.default_rng(seed).random(len(ids) - first - 1) >= p
+    return [*ids[:first], *(t for t, k in zip(ids[first:-1], keep) if k), ids[-1]]
+
+
+def protected_prefix(tokenizer, texts: list[str], encoded: list[list[int]], words: int) -> list[int]:
+    """For each text, how many of its leading token ids (special tokens included) hold its first ``words``
+    whitespace-separated words: the length of the common start of its encoding and the encoding of those words
+    alone, so it holds for any tokenizer (a word split into pieces stays whole). 1 when ``words`` is 0."""
+    if words <= 0:
+        return [1] * len(encoded)
+    heads = [" ".join(t.split()[:words]) for t in texts]
+    alone = tokenizer(heads, truncation=False, padding=False, verbose=False)["input_ids"]
+    out = []
+    for e, a in zip(encoded, alone):
+        n = 0
+        for x, y in zip(e, a):
+            if x != y:
+                break
+            n += 1
+        out.append(max(1, min(n, len(e) - 1)))
+    return out
 
 
 def pad_batch(encoded: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,11 +174,13 @@ def train_classifier(
     log: Callable[[str], None] | None = None,
     progress: bool = True,
     stop_epoch: float | None = None,
+    keep_first: list[int] | None = None,
 ) -> dict:
     """Train ``model`` in place; return the history. ``evaluate()`` returns {"f1":…, "loss":…} on validation.
 
     ``stop_epoch``: follow the learning-rate schedule of ``cfg.epochs`` but stop after this many epochs (the
-    point at which an early-stopped model of the same configuration kept its weights)."""
+    point at which an early-stopped model of the same configuration kept its weights). ``keep_first``: for each
+    record, how many leading token ids token dropout never drops (default 1, the first token)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from transformers import get_linear_schedule_with_warmup
@@ -257,7 +280,8 @@ def train_classifier(
                     b = full[rank::n_proc] if n_proc > 1 else full
                     if not len(b):
                         continue
-                    batch_ids = [drop_tokens(encoded[i], cfg.token_dropout, (cfg.seed, epoch, int(i))) for i in b]
+                    batch_ids = [drop_tokens(encoded[i], cfg.token_dropout, (cfg.seed, epoch, int(i)),
+                                             keep_first[i] if keep_first is not None else 1) for i in b]
                     ids, mask = pad_batch(batch_ids, pad_id, device)
                     y = torch.as_tensor(labels[b], device=device)
                     with autocast(device, cfg.precision):
