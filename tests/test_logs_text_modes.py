@@ -268,3 +268,45 @@ def test_tfidf_tune_needs_a_validation_part_with_both_classes():
     # a validation part that tells the settings apart: the tuned model is one of the grid's and flags the error
     det = make_detector("tfidf", tune="valid").fit(t, t)
     assert det.info_["tuned"]["grid"][0]["valid_f1"] == 1.0 and det.predict(t).tolist() == [0] * 6 + [1] * 6
+
+
+@needs_logs
+def test_cv_threshold_folds_by_text_keep_each_text_in_one_fold():
+    """--threshold-groups text: no text is both fitted and held in a fold (so the out-of-fold scores are of texts
+    the fold copy never read), the classes stay stratified, and the model saves what its folds kept whole; the
+    groups are refused without the cv threshold, on job records (folded by run) and when a class has too few
+    texts."""
+    from llmad import runs
+    from llmad.detectors import make_detector
+    from llmad.detectors.base import _cv_folds
+
+    prep = runs.prepare("logs/bgl")
+    pool = pd.concat([prep.part("train"), prep.part("valid")], ignore_index=True)
+    y = pool["label"].to_numpy().astype(int)
+    text = pool["text"].to_numpy()
+    plain = list(_cv_folds(pool, y, 3, 0))
+    assert any(set(text[f]) & set(text[h]) for f, h in plain)  # shuffled folds share texts
+    held = np.zeros(len(pool), int)
+    for f, h in _cv_folds(pool, y, 3, 0, "text"):
+        assert not set(text[f]) & set(text[h]) and y[h].sum() > 0 and y[f].sum() > 0
+        held[h] += 1
+    assert (held == 1).all()
+    det = runs.train(prep, "tfidf", threshold="cv", threshold_folds=3, threshold_groups="text").detector
+    assert det.info_["cv"]["groups"] == "text" and "each text whole in one fold" in det.info_["threshold_from"]
+    assert det.run_["threshold_groups"] == "text"
+    y2, s = det._cv_scores(*det._cv_plan(prep.part("train"), prep.part("valid"), 3, "text"), {})
+    from llmad.eval.metrics import best_f1_threshold
+
+    assert det.threshold_ == best_f1_threshold(y2, s)
+    t = _table([["a <*>"], ["c <*>"]] * 5 + [["b <*>"]] * 6, [0] * 10 + [1] * 6)
+    t["text"] = t["messages"].str[0]
+    with pytest.raises(LlmadError, match="there are 2 texts with normal and 1 with anomalous records"):
+        make_detector("tfidf").fit(t, None, threshold="cv", folds=2, groups="text")
+    with pytest.raises(LlmadError, match="with threshold='cv'"):
+        make_detector("tfidf").fit(t, t, groups="text")
+    with pytest.raises(LlmadError, match="unknown cv threshold groups"):
+        make_detector("tfidf").fit(t, None, threshold="cv", groups="run")
+    with pytest.raises(LlmadError, match="already folded by run"):
+        _cv_folds(t.assign(run_id="r"), t["label"].to_numpy(), 2, 0, "text")
+    with pytest.raises(LlmadError, match="need the records' text"):
+        _cv_folds(t.drop(columns="text"), t["label"].to_numpy(), 2, 0, "text")

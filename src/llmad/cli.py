@@ -400,6 +400,9 @@ def train(
                                   "fits; an sft model's fold copies train to the epoch validation kept). Test "
                                   "records never choose it."),
     threshold_folds: int = typer.Option(5, help="Folds of the cv threshold."),
+    threshold_groups: Optional[str] = typer.Option(
+        None, help="What the cv threshold's folds keep whole: text (log windows: no text in two folds, so each "
+                   "fold is scored on texts its copy never read, as a test part of new messages is)."),
     train_fraction: Optional[float] = typer.Option(None, help="Fit on this share of the train part (stratified, "
                                                    "seeded; any detector): the sample-efficiency study's knob."),
     train_prefixes: Optional[float] = typer.Option(None, help="Logs with sessions: also train on this share of "
@@ -463,7 +466,8 @@ def train(
                      log_options=_log_options(dataset, fmt, grouping, window, step, labels, dedup, allow_unparsed,
                                               text, fields),
                      checkpoint_dir=checkpoint_dir, reporter=REPORTER, command=_command(),
-                     threshold=threshold, threshold_folds=threshold_folds, train_fraction=train_fraction,
+                     threshold=threshold, threshold_folds=threshold_folds,
+                     threshold_groups=threshold_groups, train_fraction=train_fraction,
                      init=init, train_prefixes=train_prefixes)
     det = res.detector
     from llmad.models.distributed import is_main

@@ -106,13 +106,15 @@ class TrainResult:
 def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *, split: str | None = None,
           seed: int = 0, out: str | Path | None = None, log_options: Any = None,
           checkpoint_dir: str | Path | None = None, reporter: Reporter = SILENT, command: str | None = None,
-          threshold: str = "valid", threshold_folds: int = 5, train_fraction: float | None = None,
+          threshold: str = "valid", threshold_folds: int = 5, threshold_groups: str | None = None,
+          train_fraction: float | None = None,
           init: str | Path | None = None, train_prefixes: float | None = None, **overrides: Any) -> TrainResult:
     """Fit ``detector`` (a name) with ``config`` (dict or config object; ``overrides`` on top) on the train
     part, choose its threshold, and save it to ``out`` when given.
 
     ``threshold``: ``valid`` (max F1 on the validation part) or ``cv`` (max F1 on out-of-fold scores over
-    train + valid, ``threshold_folds`` extra fits; see :meth:`Detector.fit`).
+    train + valid, ``threshold_folds`` extra fits; ``threshold_groups="text"`` keeps each text in one fold; see
+    :meth:`Detector.fit`).
 
     ``train_fraction``: fit on this share of the train part (a stratified sample seeded by ``seed``; the
     validation part and the threshold rule are unchanged) — what the sample-efficiency study varies.
@@ -134,7 +136,7 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
 
         maybe_init()
     det = make_detector(detector, config, **overrides)
-    fit_options: dict[str, Any] = {"threshold": threshold, "folds": threshold_folds}
+    fit_options: dict[str, Any] = {"threshold": threshold, "folds": threshold_folds, "groups": threshold_groups}
     if checkpoint_dir is not None:
         if detector != "sft":
             raise LlmadError("checkpoints are for the fine-tuned language model (--detector sft)")
@@ -170,6 +172,8 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
     det.run_ = {"dataset": prep.dataset, "split": prep.split, "seed": prep.seed, "n_train": int(len(train_part)),
                 "n_valid": int(len(valid_part)), "fit_seconds": seconds, "command": command,
                 "threshold": threshold}
+    if threshold_groups is not None:
+        det.run_["threshold_groups"] = threshold_groups
     if train_fraction is not None:
         det.run_["train_fraction"] = {"fraction": float(train_fraction), "of": int(n_train_part),
                                       "note": f"stratified sample of the train part (seed {prep.seed})"}

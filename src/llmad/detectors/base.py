@@ -32,6 +32,8 @@ SCHEMA = 2
 # keys of a schema-1 ``info`` that describe the run rather than what the detector learnt
 #: how the threshold is chosen (:meth:`Detector.fit`)
 THRESHOLDS = ("valid", "cv")
+#: what the cv threshold's folds may keep together besides runs: ``text`` keeps the records of one text in one fold
+THRESHOLD_GROUPS = ("text",)
 RUN_KEYS = ("dataset", "split", "seed", "n_train", "n_valid", "fit_seconds", "log_options", "command")
 
 
@@ -80,14 +82,16 @@ class Detector:
         return type(self)(self.config)
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None, *, threshold: str = "valid",
-            folds: int = 5, **fit_options: Any) -> Detector:
+            folds: int = 5, groups: str | None = None, **fit_options: Any) -> Detector:
         """Fit on ``train`` and choose ``threshold_`` (predict anomalous when the score is at least it).
 
         ``threshold="valid"``: max F1 on ``valid`` (on train only when there is none). ``threshold="cv"``:
         max F1 on out-of-fold scores over train + valid — ``folds`` copies of the detector are fitted, each
         on all but one stratified fold and scoring that fold — so the threshold is chosen on every labelled
         record the split allows, not on a few validation anomalies; the model itself is fitted on ``train`` as
-        usual. A detector that early-stops on validation (``sft``) has its fold copies train to the epoch it kept,
+        usual. ``groups="text"`` (log windows) keeps every record of one text in one fold, so each fold's held
+        records are texts its copy never read, as a test part of new messages is: the out-of-fold scores then
+        show how the detector scores what it has not seen, not what it learnt by heart. A detector that early-stops on validation (``sft``) has its fold copies train to the epoch it kept,
         on the same learning-rate schedule, since the folds have no validation part. Neither ever sees a test
         record.
 
@@ -100,8 +104,13 @@ class Detector:
             raise LlmadError("the training records need a 'label' column (0 normal, 1 anomalous)")
         if threshold not in THRESHOLDS:
             raise LlmadError(f"unknown threshold rule {threshold!r}; choose {', '.join(THRESHOLDS)}")
+        if groups is not None and groups not in THRESHOLD_GROUPS:
+            raise LlmadError(f"unknown cv threshold groups {groups!r}; choose {', '.join(THRESHOLD_GROUPS)}")
+        if groups is not None and threshold != "cv":
+            raise LlmadError("threshold groups shape the cv threshold's folds; use them with threshold='cv' "
+                             "(--threshold cv)")
         self.threshold_ = None
-        plan = self._cv_plan(train, valid, folds) if threshold == "cv" else None  # a bad fold setup fails first
+        plan = self._cv_plan(train, valid, folds, groups) if threshold == "cv" else None  # a bad fold setup fails first
         self._fit(train, valid, **fit_options)
         if plan is not None:
             # after the model: a detector that early-stops on validation tells its fold copies where to stop
@@ -111,12 +120,15 @@ class Detector:
             y, oof = self._cv_scores(*plan, fold_options)
             self.threshold_ = best_f1_threshold(y, oof)
             how = f"cv ({folds} folds over train+valid, {len(y)} records"
+            if groups:
+                how += f", each {groups} whole in one fold"
             if "stop_epoch" in fold_options:
                 how += f"; fold models stop at epoch {fold_options['stop_epoch']:g}, where validation stopped this one"
             self.info_["threshold_from"] = how + ")"
             # how the out-of-fold scores looked: a reader can tell a clean cut from a forced one
             m = compute(y, oof, self.threshold_)
-            self.info_["cv"] = {"folds": int(folds), "records": int(len(y)), "anomalous": int(y.sum()),
+            self.info_["cv"] = {"folds": int(folds), "groups": groups, "records": int(len(y)),
+                                "anomalous": int(y.sum()),
                                 "oof_f1": round(float(m.f1), 6), "oof_roc_auc": round(float(m.roc_auc), 6),
                                 "oof_confusion": {k: int(v) for k, v in m.confusion.items()},
                                 "stop_epoch": fold_options.get("stop_epoch")}
@@ -136,7 +148,7 @@ class Detector:
         """The records the threshold is chosen on (all; a slow detector may take a stratified sample)."""
         return tune
 
-    def _cv_plan(self, train: pd.DataFrame, valid: pd.DataFrame | None, folds: int):
+    def _cv_plan(self, train: pd.DataFrame, valid: pd.DataFrame | None, folds: int, groups: str | None = None):
         """The pool (train + valid), its labels and its folds, for the ``cv`` threshold; a clear error when the
         labels cannot fill the folds."""
         pool = pd.concat([train, valid], ignore_index=True) if valid is not None and len(valid) else \
@@ -154,7 +166,7 @@ class Detector:
             raise LlmadError(f"a cv threshold over {folds} folds needs at least {folds} records of each class in "
                              f"train + valid; the smaller class has {n_min}")
         seed = int(getattr(self.config, "seed", 0))
-        return pool, y, list(_cv_folds(pool, y, folds, seed))
+        return pool, y, list(_cv_folds(pool, y, folds, seed, groups))
 
     def _cv_scores(self, pool: pd.DataFrame, y: np.ndarray, splits: list,
                    fit_options: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -396,19 +408,28 @@ def load_detector(path: str | Path) -> Detector:
     return det
 
 
-def _cv_folds(pool: pd.DataFrame, y: np.ndarray, folds: int, seed: int):
+def _cv_folds(pool: pd.DataFrame, y: np.ndarray, folds: int, seed: int, by: str | None = None):
     """Stratified folds for the ``cv`` threshold. Job records of several runs are folded **by run**
     (``run_id``): jobs of one run share a worker's stress, and their run context is computed within the run,
-    so a run split across folds would leak between the fitted and the held part and cut the context of both."""
+    so a run split across folds would leak between the fitted and the held part and cut the context of both.
+    ``by="text"`` folds log windows by their text (the ``text`` column): no text in two folds."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    if "run_id" in pool.columns:
-        groups = pool["run_id"].astype(str).to_numpy()
-        runs_with = [len(set(groups[y == c])) for c in (0, 1)]
-        if min(runs_with) < folds:
-            raise LlmadError(f"a cv threshold over {folds} folds needs runs with records of each class in at "
-                             f"least {folds} runs (folds keep a run whole); there are {runs_with[0]} runs with "
-                             f"normal and {runs_with[1]} with anomalous records: use fewer folds or the "
-                             "validation threshold")
-        return StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(pool, y, groups)
-    return StratifiedKFold(folds, shuffle=True, random_state=seed).split(pool, y)
+    if by == "text":
+        if "run_id" in pool.columns:
+            raise LlmadError("text groups are for log windows; job records are already folded by run (their run "
+                             "context must stay whole), so drop the threshold groups")
+        if "text" not in pool.columns:
+            raise LlmadError("text groups need the records' text (a 'text' column, as log windows have)")
+        groups, what = pool["text"].astype(str).to_numpy(), "text"
+    elif "run_id" in pool.columns:
+        groups, what = pool["run_id"].astype(str).to_numpy(), "run"
+    else:
+        return StratifiedKFold(folds, shuffle=True, random_state=seed).split(pool, y)
+    with_class = [len(set(groups[y == c])) for c in (0, 1)]
+    if min(with_class) < folds:
+        raise LlmadError(f"a cv threshold over {folds} folds needs {what}s with records of each class in at "
+                         f"least {folds} {what}s (folds keep a {what} whole); there are {with_class[0]} {what}s "
+                         f"with normal and {with_class[1]} with anomalous records: use fewer folds or the "
+                         "validation threshold")
+    return StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(pool, y, groups)
