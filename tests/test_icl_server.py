@@ -97,6 +97,24 @@ def test_icl_detector_through_the_server_trains_saves_and_scores(server, tmp_pat
     np.testing.assert_allclose(again.decision_function(test), s, atol=1e-4)
 
 
+@needs_server
+@needs_smollm2
+def test_a_prompt_the_server_refuses_names_its_record(server):
+    """A served model checks its own context: its refusal of a prompt too long for it (HTTP 400 from llama.cpp,
+    context 2048 here) comes back naming the record, for label-word scoring and for a chain of thought."""
+    from llmad.detectors import make_detector
+    from llmad.icl.http_backend import RequestRefused
+
+    lm = OpenAIServer(server, "m", timeout=60)
+    with pytest.raises(RequestRefused, match=r"record 2: the server refused its prompt: .*HTTP 400.*context"):
+        lm.score("Is this job normal? ", ["a short job", "word " * 3000], P.LABELS)
+    prep = runs.prepare("flowbench/sample")
+    det = make_detector("icl", prompt="paper-cot", base_url=server, max_new_tokens=4, max_valid=4)
+    det.fit(prep.part("train"), prep.part("valid"))
+    with pytest.raises(RequestRefused, match=r"record 3: the server refused its prompt: .*HTTP 400"):
+        det._cot(["a short job", "another", "word " * 3000])
+
+
 def test_knn_vote_and_balanced_anchors():
     d = np.array([[0.1, 0.2, 5.0, 6.0], [5.0, 6.0, 0.1, 0.3]])
     v = knn_vote(d, np.array([1, 1, 0, 0]), 2)

@@ -274,8 +274,14 @@ class InContext(Detector):
         queries, used = self._queries(texts)
         pre, lm = self._prefix(), self.lm()
         lm.check_prompts(pre, queries, extra=self.config.max_new_tokens)
-        reasons = [lm.generate(pre, q, self.config.max_new_tokens, reuse_prefix=self.config.reuse_prefix)
-                   for q in queries]
+        from llmad.icl.http_backend import RequestRefused
+
+        reasons = []
+        for k, q in enumerate(queries):
+            try:
+                reasons.append(lm.generate(pre, q, self.config.max_new_tokens, reuse_prefix=self.config.reuse_prefix))
+            except RequestRefused as e:  # a served model's own refusal (e.g. its context): say which record
+                raise RequestRefused(f"record {k + 1}: the server refused its prompt: {e}") from None
         answers = [parse_answer(r) for r in reasons]
         self.details_ = {"explanation": [r.strip() for r in reasons],
                          "answer": [None if a is None else P.LABELS[a] for a in answers]}

@@ -36,6 +36,11 @@ Progress = Callable[[int, int], None] | None
 KEY_ENV = ("LLMAD_API_KEY", "OPENAI_API_KEY")
 
 
+class RequestRefused(LlmadError):
+    """The server refused one request for what it holds (HTTP 400, 413 or 422: e.g. a prompt longer than the
+    model's context), not for the server's state: the caller names the record whose prompt it was."""
+
+
 def _logsumexp(values: list[float]) -> float:
     m = max(values)
     return m + math.log(sum(math.exp(v - m) for v in values))
@@ -101,7 +106,8 @@ class OpenAIServer:
                 return json.loads(r.read())
         except urllib.error.HTTPError as e:
             detail = e.read().decode("utf-8", "replace")[:300]
-            raise LlmadError(f"{url}: HTTP {e.code}: {detail}") from None
+            kind = RequestRefused if e.code in (400, 413, 422) else LlmadError
+            raise kind(f"{url}: HTTP {e.code}: {detail}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
             raise LlmadError(f"cannot reach the server at {url}: {getattr(e, 'reason', e)}") from None
         except json.JSONDecodeError:
@@ -125,7 +131,10 @@ class OpenAIServer:
         self.last_missing = np.zeros(len(queries), dtype=int)
 
         def one(i: int):
-            choice = self._complete(prefix + queries[i], 1, self.top_logprobs, reuse_prefix)
+            try:
+                choice = self._complete(prefix + queries[i], 1, self.top_logprobs, reuse_prefix)
+            except RequestRefused as e:
+                raise RequestRefused(f"record {i + 1}: the server refused its prompt: {e}") from None
             return i, label_logprobs(top_tokens(choice), labels)
 
         done = 0
@@ -145,7 +154,7 @@ class OpenAIServer:
 
     def check_prompts(self, prefix: str, queries: Sequence[str], extra: int = 0, what: str = "record") -> None:
         """Nothing to check here: the server knows its own context and answers a prompt too long for it with
-        an error, which :meth:`_post` reports."""
+        an error, which :meth:`score` reports with the record's number (and the chain of thought's loop too)."""
 
     def generate(self, prefix: str, query: str, max_new_tokens: int = 96, *, reuse_prefix: bool = True) -> str:
         """Greedy continuation of ``prefix + query`` (chain-of-thought reasoning), without the prompt (the server
