@@ -426,6 +426,8 @@ def test_drop_tokens_keeps_the_ends_and_draws_by_seed():
         make_detector("sft", backbone="minilm-l3", train={"token_dropout": 1.0})
     with pytest.raises(LlmadError, match="token_dropout_keep"):
         make_detector("sft", backbone="minilm-l3", train={"token_dropout_keep": -1})
+    with pytest.raises(LlmadError, match="needs token_dropout > 0"):
+        make_detector("sft", backbone="minilm-l3", train={"token_dropout_keep": 2})
 
 
 def test_token_dropout_keeps_the_leading_words_whole():

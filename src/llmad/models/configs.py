@@ -84,5 +84,8 @@ class TrainConfig:
             raise LlmadError(f"token_dropout must be in [0, 1), not {self.token_dropout}")
         if self.token_dropout_keep < 0:
             raise LlmadError(f"token_dropout_keep must be >= 0 words, not {self.token_dropout_keep}")
+        if self.token_dropout_keep and not self.token_dropout:
+            raise LlmadError("token_dropout_keep says which words token dropout spares; it needs token_dropout > 0 "
+                             "(--token-dropout P) too")
         if self.eval_max is not None and self.eval_max < 2:
             raise LlmadError(f"eval_max must be at least 2 validation records, not {self.eval_max}")
