@@ -312,8 +312,8 @@ def _drop_none(d: dict) -> dict:
 
 
 _SFT_ONLY = ("adapter", "max_length", "layers", "truncation", "pooling", "epochs", "lr", "grad_accum", "balance",
-             "early_stopping", "monitor", "token_dropout", "token_dropout_keep", "eval_every", "eval_max", "max_train", "train_frac", "precision", "lora_r",
-             "lora_alpha", "lora_dropout", "reft_rank", "reft_layers", "reft_positions", "checkpoint_dir", "init",
+             "early_stopping", "monitor", "token_dropout", "token_dropout_keep", "eval_every", "eval_max", "max_train",
+             "train_frac", "precision", "lora_r", "lora_alpha", "lora_dropout", "reft_rank", "reft_layers", "reft_positions", "checkpoint_dir", "init",
              "inference")
 _ICL_ONLY = ("prompt", "shots", "demos", "calibrate", "max_valid", "scoring", "anchors", "neighbours", "base_url",
              "job_text", "guard")

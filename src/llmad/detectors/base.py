@@ -91,9 +91,9 @@ class Detector:
         record the split allows, not on a few validation anomalies; the model itself is fitted on ``train`` as
         usual. ``groups="text"`` (log windows) keeps every record of one text in one fold, so each fold's held
         records are texts its copy never read, as a test part of new messages is: the out-of-fold scores then
-        show how the detector scores what it has not seen, not what it learnt by heart. A detector that early-stops on validation (``sft``) has its fold copies train to the epoch it kept,
-        on the same learning-rate schedule, since the folds have no validation part. Neither ever sees a test
-        record.
+        show how the detector scores what it has not seen, not what it learnt by heart. A detector that
+        early-stops on validation (``sft``) has its fold copies train to the epoch it kept, on the same
+        learning-rate schedule, since the folds have no validation part. Neither ever sees a test record.
 
         ``fit_options`` reach the detector's ``_fit`` (``progress=callable(done, total)`` for all,
         ``checkpoint_dir=`` for the fine-tuned one).
