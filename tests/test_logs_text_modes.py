@@ -292,7 +292,7 @@ def test_cv_threshold_folds_by_text_keep_each_text_in_one_fold():
         held[h] += 1
     assert (held == 1).all()
     det = runs.train(prep, "tfidf", threshold="cv", threshold_folds=3, threshold_groups="text").detector
-    assert det.info_["cv"]["groups"] == "text" and "each text whole in one fold" in det.info_["threshold_from"]
+    assert det.info_["cv"]["groups"] == "text" and "folds grouped by text" in det.info_["threshold_from"]
     assert det.run_["threshold_groups"] == "text"
     y2, s = det._cv_scores(*det._cv_plan(prep.part("train"), prep.part("valid"), 3, "text"), {})
     from llmad.eval.metrics import best_f1_threshold
@@ -306,6 +306,13 @@ def test_cv_threshold_folds_by_text_keep_each_text_in_one_fold():
         make_detector("tfidf").fit(t, t, groups="text")
     with pytest.raises(LlmadError, match="unknown cv threshold groups"):
         make_detector("tfidf").fit(t, None, threshold="cv", groups="run")
+    with pytest.raises(LlmadError, match="words:N"):
+        make_detector("tfidf").fit(t, None, threshold="cv", groups="words:0")
+    # words:N: the windows whose texts begin with the same N words share a fold (a family of messages)
+    start = pool["text"].map(lambda s: " ".join(s.split()[:2])).to_numpy()
+    assert len(set(start)) < len(set(text))
+    for f, h in _cv_folds(pool, y, 3, 0, "words:2"):
+        assert not set(start[f]) & set(start[h])
     with pytest.raises(LlmadError, match="already folded by run"):
         _cv_folds(t.assign(run_id="r"), t["label"].to_numpy(), 2, 0, "text")
     with pytest.raises(LlmadError, match="need the records' text"):

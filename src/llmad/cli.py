@@ -402,7 +402,8 @@ def train(
     threshold_folds: int = typer.Option(5, help="Folds of the cv threshold."),
     threshold_groups: Optional[str] = typer.Option(
         None, help="What the cv threshold's folds keep whole: text (log windows: no text in two folds, so each "
-                   "fold is scored on texts its copy never read, as a test part of new messages is)."),
+                   "fold is scored on texts its copy never read, as a test part of new messages is) or words:N "
+                   "(the windows whose texts begin with the same N words: a family of messages)."),
     train_fraction: Optional[float] = typer.Option(None, help="Fit on this share of the train part (stratified, "
                                                    "seeded; any detector): the sample-efficiency study's knob."),
     train_prefixes: Optional[float] = typer.Option(None, help="Logs with sessions: also train on this share of "

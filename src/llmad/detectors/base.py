@@ -32,8 +32,19 @@ SCHEMA = 2
 # keys of a schema-1 ``info`` that describe the run rather than what the detector learnt
 #: how the threshold is chosen (:meth:`Detector.fit`)
 THRESHOLDS = ("valid", "cv")
-#: what the cv threshold's folds may keep together besides runs: ``text`` keeps the records of one text in one fold
-THRESHOLD_GROUPS = ("text",)
+#: what the cv threshold's folds may keep together besides runs: ``text`` keeps the records of one text in one fold,
+#: ``words:N`` the records whose texts begin with the same N words (a family of messages)
+THRESHOLD_GROUPS = ("text", "words:N")
+
+
+def group_words(groups: str) -> int | None:
+    """N of ``words:N`` (None for ``text``); a clear error for anything else."""
+    if groups == "text":
+        return None
+    head, _, n = groups.partition(":")
+    if head == "words" and n.isdigit() and int(n) >= 1:
+        return int(n)
+    raise LlmadError(f"unknown cv threshold groups {groups!r}; choose text or words:N (N >= 1 leading words)")
 RUN_KEYS = ("dataset", "split", "seed", "n_train", "n_valid", "fit_seconds", "log_options", "command")
 
 
@@ -91,7 +102,9 @@ class Detector:
         record the split allows, not on a few validation anomalies; the model itself is fitted on ``train`` as
         usual. ``groups="text"`` (log windows) keeps every record of one text in one fold, so each fold's held
         records are texts its copy never read, as a test part of new messages is: the out-of-fold scores then
-        show how the detector scores what it has not seen, not what it learnt by heart. A detector that
+        show how the detector scores what it has not seen, not what it learnt by heart. ``groups="words:N"``
+        keeps together the records whose texts begin with the same N words (with ``--fields``, e.g. ``KERNEL
+        FATAL data``): a family of messages, so a held fold's messages are of families its copy never read. A detector that
         early-stops on validation (``sft``) has its fold copies train to the epoch it kept, on the same
         learning-rate schedule, since the folds have no validation part. Neither ever sees a test record.
 
@@ -104,8 +117,8 @@ class Detector:
             raise LlmadError("the training records need a 'label' column (0 normal, 1 anomalous)")
         if threshold not in THRESHOLDS:
             raise LlmadError(f"unknown threshold rule {threshold!r}; choose {', '.join(THRESHOLDS)}")
-        if groups is not None and groups not in THRESHOLD_GROUPS:
-            raise LlmadError(f"unknown cv threshold groups {groups!r}; choose {', '.join(THRESHOLD_GROUPS)}")
+        if groups is not None:
+            group_words(groups)
         if groups is not None and threshold != "cv":
             raise LlmadError("threshold groups shape the cv threshold's folds; use them with threshold='cv' "
                              "(--threshold cv)")
@@ -121,7 +134,7 @@ class Detector:
             self.threshold_ = best_f1_threshold(y, oof)
             how = f"cv ({folds} folds over train+valid, {len(y)} records"
             if groups:
-                how += f", each {groups} whole in one fold"
+                how += f", folds grouped by {groups}"
             if "stop_epoch" in fold_options:
                 how += f"; fold models stop at epoch {fold_options['stop_epoch']:g}, where validation stopped this one"
             self.info_["threshold_from"] = how + ")"
@@ -412,16 +425,22 @@ def _cv_folds(pool: pd.DataFrame, y: np.ndarray, folds: int, seed: int, by: str 
     """Stratified folds for the ``cv`` threshold. Job records of several runs are folded **by run**
     (``run_id``): jobs of one run share a worker's stress, and their run context is computed within the run,
     so a run split across folds would leak between the fitted and the held part and cut the context of both.
-    ``by="text"`` folds log windows by their text (the ``text`` column): no text in two folds."""
+    ``by="text"`` folds log windows by their text (the ``text`` column): no text in two folds; ``by="words:N"`` by
+    the first N words of their text."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    if by == "text":
+    if by is not None:
+        n = group_words(by)
         if "run_id" in pool.columns:
             raise LlmadError("text groups are for log windows; job records are already folded by run (their run "
                              "context must stay whole), so drop the threshold groups")
         if "text" not in pool.columns:
             raise LlmadError("text groups need the records' text (a 'text' column, as log windows have)")
-        groups, what = pool["text"].astype(str).to_numpy(), "text"
+        text = pool["text"].astype(str)
+        if n is None:
+            groups, what = text.to_numpy(), "text"
+        else:
+            groups, what = text.map(lambda t: " ".join(t.split()[:n])).to_numpy(), f"{n}-word start"
     elif "run_id" in pool.columns:
         groups, what = pool["run_id"].astype(str).to_numpy(), "run"
     else:
