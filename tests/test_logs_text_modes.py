@@ -313,6 +313,8 @@ def test_cv_threshold_folds_by_text_keep_each_text_in_one_fold():
     assert len(set(start)) < len(set(text))
     for f, h in _cv_folds(pool, y, 3, 0, "words:2"):
         assert not set(start[f]) & set(start[h])
+    with pytest.raises(LlmadError, match=r"there are 2 families of texts \(the same first 1 words\) with normal and 1"):
+        make_detector("tfidf").fit(t, None, threshold="cv", folds=2, groups="words:1")
     with pytest.raises(LlmadError, match="already folded by run"):
         _cv_folds(t.assign(run_id="r"), t["label"].to_numpy(), 2, 0, "text")
     with pytest.raises(LlmadError, match="need the records' text"):

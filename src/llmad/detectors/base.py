@@ -438,17 +438,19 @@ def _cv_folds(pool: pd.DataFrame, y: np.ndarray, folds: int, seed: int, by: str 
             raise LlmadError("text groups need the records' text (a 'text' column, as log windows have)")
         text = pool["text"].astype(str)
         if n is None:
-            groups, what = text.to_numpy(), "text"
+            groups, one, many = text.to_numpy(), "text", "texts"
         else:
-            groups, what = text.map(lambda t: " ".join(t.split()[:n])).to_numpy(), f"{n}-word start"
+            groups = text.map(lambda t: " ".join(t.split()[:n])).to_numpy()
+            one, many = (f"family of texts (the same first {n} words)",
+                         f"families of texts (the same first {n} words)")
     elif "run_id" in pool.columns:
-        groups, what = pool["run_id"].astype(str).to_numpy(), "run"
+        groups, one, many = pool["run_id"].astype(str).to_numpy(), "run", "runs"
     else:
         return StratifiedKFold(folds, shuffle=True, random_state=seed).split(pool, y)
     with_class = [len(set(groups[y == c])) for c in (0, 1)]
     if min(with_class) < folds:
-        raise LlmadError(f"a cv threshold over {folds} folds needs {what}s with records of each class in at "
-                         f"least {folds} {what}s (folds keep a {what} whole); there are {with_class[0]} {what}s "
-                         f"with normal and {with_class[1]} with anomalous records: use fewer folds or the "
-                         "validation threshold")
+        raise LlmadError(f"a cv threshold over {folds} folds needs {many} with records of each class, at least "
+                         f"{folds} of them (folds keep a {one} whole); there are {with_class[0]} {many} with "
+                         f"normal and {with_class[1]} with anomalous records: use fewer folds or the validation "
+                         "threshold")
     return StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(pool, y, groups)
