@@ -132,7 +132,7 @@ def test_every_train_option_is_read_by_every_detector_or_listed():
     from llmad.detectors.catalog import DETECTORS
 
     every = {"dataset", "out_dir", "detector", "split_kind", "seed", "model_seed", "config_file", "context",
-             "threshold", "threshold_folds", "train_fraction", "train_prefixes", "fmt", "grouping", "window", "step",
+             "threshold", "threshold_folds", "threshold_groups", "train_fraction", "train_prefixes", "fmt", "grouping", "window", "step",
              "labels", "dedup", "allow_unparsed", "text", "fields"}
     assert set(inspect.signature(train).parameters) == every | set(TRAIN_OPTION_DETECTORS)
     assert all(set(d) < set(DETECTORS) for d in TRAIN_OPTION_DETECTORS.values())
