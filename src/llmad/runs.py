@@ -113,8 +113,8 @@ def train(dataset: str | Prepared, detector: str = "gbdt", config: Any = None, *
     part, choose its threshold, and save it to ``out`` when given.
 
     ``threshold``: ``valid`` (max F1 on the validation part) or ``cv`` (max F1 on out-of-fold scores over
-    train + valid, ``threshold_folds`` extra fits; ``threshold_groups="text"`` keeps each text in one fold; see
-    :meth:`Detector.fit`).
+    train + valid, ``threshold_folds`` extra fits; ``threshold_groups`` = ``text`` or ``words:N`` keeps each text,
+    or each family of texts with the same first N words, in one fold; see :meth:`Detector.fit`).
 
     ``train_fraction``: fit on this share of the train part (a stratified sample seeded by ``seed``; the
     validation part and the threshold rule are unchanged) — what the sample-efficiency study varies.

@@ -32,13 +32,10 @@ SCHEMA = 2
 # keys of a schema-1 ``info`` that describe the run rather than what the detector learnt
 #: how the threshold is chosen (:meth:`Detector.fit`)
 THRESHOLDS = ("valid", "cv")
-#: what the cv threshold's folds may keep together besides runs: ``text`` keeps the records of one text in one fold,
-#: ``words:N`` the records whose texts begin with the same N words (a family of messages)
-THRESHOLD_GROUPS = ("text", "words:N")
-
-
 def group_words(groups: str) -> int | None:
-    """N of ``words:N`` (None for ``text``); a clear error for anything else."""
+    """What the cv threshold's folds may keep together besides runs: ``text`` (the records of one text) or
+    ``words:N`` (the records whose texts begin with the same N words, a family of messages). Returns N, None for
+    ``text``; a clear error for anything else."""
     if groups == "text":
         return None
     head, _, n = groups.partition(":")

@@ -281,7 +281,7 @@ class InContext(Detector):
             try:
                 reasons.append(lm.generate(pre, q, self.config.max_new_tokens, reuse_prefix=self.config.reuse_prefix))
             except RequestRefused as e:  # a served model's own refusal (e.g. its context): say which record
-                raise RequestRefused(f"record {k + 1}: the server refused its prompt: {e}") from None
+                raise e.of_record(k) from None
         answers = [parse_answer(r) for r in reasons]
         self.details_ = {"explanation": [r.strip() for r in reasons],
                          "answer": [None if a is None else P.LABELS[a] for a in answers]}

@@ -40,6 +40,10 @@ class RequestRefused(LlmadError):
     """The server refused one request for what it holds (HTTP 400, 413 or 422: e.g. a prompt longer than the
     model's context), not for the server's state: the caller names the record whose prompt it was."""
 
+    def of_record(self, k: int) -> RequestRefused:
+        """The same refusal, naming the record (0-based ``k``, said 1-based) whose prompt it was."""
+        return RequestRefused(f"record {k + 1}: the server refused its prompt: {self}")
+
 
 def _logsumexp(values: list[float]) -> float:
     m = max(values)
@@ -134,7 +138,7 @@ class OpenAIServer:
             try:
                 choice = self._complete(prefix + queries[i], 1, self.top_logprobs, reuse_prefix)
             except RequestRefused as e:
-                raise RequestRefused(f"record {i + 1}: the server refused its prompt: {e}") from None
+                raise e.of_record(i) from None
             return i, label_logprobs(top_tokens(choice), labels)
 
         done = 0
